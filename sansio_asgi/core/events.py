@@ -1,0 +1,105 @@
+"""The events a ``ServerProtocol`` hands to its driver.
+
+A driver calls into the core, then drains three things: ``data_to_send()`` (bytes to write),
+``events_received()`` (these events) and ``next_deadline()`` (when to call ``handle_timer``).
+Every event here is an instruction or a fact; none of them needs any HTTP knowledge to act on.
+
+The events are frozen, slotted, keyword-only dataclasses. Events without fields are singletons
+(``PAUSE_READING`` and friends) so the hot path allocates nothing for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .http import HTTPCycle
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartApp:
+    """Call ``app(scope, receive, send)`` for this cycle; pass ``cycle`` back on every call."""
+
+    cycle: HTTPCycle
+    scope: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WakeApp:
+    """Something changed for this cycle: a waiting ``receive()`` should ask the core again."""
+
+    cycle: HTTPCycle
+
+
+@dataclass(frozen=True, slots=True)
+class PauseReading:
+    """Stop reading from the socket until ``ResumeReading``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReading:
+    """Read from the socket again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendEOF:
+    """After writing what is queued, shut down the write side (half-close) and keep reading.
+
+    The core discards what arrives afterwards and emits ``CloseConnection`` when the peer
+    closes or its linger deadline passes: closing a socket with unread input makes the kernel
+    send a reset, which can destroy a response the client has not read yet.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection:
+    """After writing what is queued, close the connection."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseCompleted:
+    """A response finished (or was cut off); the facts an access log or a metric needs."""
+
+    client: tuple[str, int] | None
+    method: str
+    target: bytes
+    http_version: str
+    status: int
+    body_bytes: int
+    duration_s: float
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRejected:
+    """A request was refused before the app saw it (malformed, too large, too slow)."""
+
+    client: tuple[str, int] | None
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppMisbehaved:
+    """The application broke a rule the server recovered from; ``reason`` is for the error log."""
+
+    reason: str
+
+
+PAUSE_READING = PauseReading()
+RESUME_READING = ResumeReading()
+SEND_EOF = SendEOF()
+CLOSE_CONNECTION = CloseConnection()
+
+Event = (
+    StartApp
+    | WakeApp
+    | PauseReading
+    | ResumeReading
+    | SendEOF
+    | CloseConnection
+    | ResponseCompleted
+    | RequestRejected
+    | AppMisbehaved
+)

@@ -1,0 +1,632 @@
+"""HTTP/1.1 on h11: bytes in, ASGI messages out, and back.
+
+Theory of operation
+-------------------
+h11 parses and serializes; this module decides. One ``HTTP11Handler`` serves one connection and
+runs one request/response *cycle* at a time (h11 parses the next pipelined request only after
+``start_next_cycle``), so responses always go out in request order.
+
+The connection moves through phases, and each phase owns one deadline:
+
+    IDLE ──first byte──▶ HEADERS ──request head parsed──▶ CYCLE ──response done──▶ IDLE
+      │                    │                                │
+      │ keep-alive         │ header timeout: 408            │ Connection: close, error,
+      ▼ timeout            ▼                                ▼ app failure, shutdown
+    CLOSING ──peer EOF or linger timeout──▶ CLOSED
+
+A new connection starts in IDLE with the header timeout as its deadline: a client that
+connects and sends nothing is treated like one that trickles its headers.
+
+Per cycle, the response side is a table from ``(response state, message type)`` to a handler
+(``_RESPONSE_TABLE``); any pair not in the table is an app error raised from ``send()``.
+The ``http.response.start`` message is validated at once but held back until the first body
+message (ASGI HTTP spec: the server "need not flush" it), so an app that fails before its
+first body still gets a clean 500.
+
+The request side never raises: a malformed request becomes an error response with
+``connection: close`` (h11 supplies the status hint: 400, 431, 501) and the connection closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+
+import h11
+
+from . import validate
+from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthExceeded
+from .events import (
+    CLOSE_CONNECTION,
+    PAUSE_READING,
+    RESUME_READING,
+    SEND_EOF,
+    AppMisbehaved,
+    Event,
+    RequestRejected,
+    ResponseCompleted,
+    StartApp,
+    WakeApp,
+)
+from .scope import http_scope
+from .settings import ProtocolSettings
+
+SERVER_HEADER = (b"server", b"sansio-asgi")
+
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+
+# Connection phases.
+IDLE = "idle"
+HEADERS = "headers"
+CYCLE = "cycle"
+CLOSING = "closing"
+CLOSED = "closed"
+
+# Response states of a cycle.
+NOT_STARTED = "not-started"
+STARTED = "started"  # http.response.start received and held, nothing written yet
+STREAMING = "streaming"  # the head and some body are on the wire
+DONE = "done"
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date(now: float) -> bytes:
+    """The IMF-fixdate for ``now`` (RFC 9110 §5.6.7), formatted once per second."""
+    global _date_cache
+    second = int(now)
+    if _date_cache[0] != second:
+        _date_cache = (second, formatdate(second, usegmt=True).encode("ascii"))
+    return _date_cache[1]
+
+
+def error_response(
+    status: int, detail: str, *, now: float, server_header: bool, date_header: bool
+) -> bytes:
+    """A complete ``connection: close`` response with a short text body."""
+    reason = REASONS.get(status, b"")
+    body = reason + b"\n"
+    if detail:
+        body = reason + b": " + detail[:200].encode("ascii", "backslashreplace") + b"\n"
+    head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    if server_header:
+        head.append(b"server: sansio-asgi\r\n")
+    if date_header:
+        head.append(b"date: " + http_date(now) + b"\r\n")
+    head.append(b"content-type: text/plain; charset=utf-8\r\n")
+    head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+    return b"".join(head) + body
+
+
+class HTTPCycle:
+    """One request and its response. The driver treats it as an opaque handle."""
+
+    __slots__ = (
+        "app_waiting",
+        "body",
+        "body_bytes",
+        "body_sent",
+        "discarded_bytes",
+        "final_request_delivered",
+        "gone",
+        "held_response",
+        "http_version",
+        "method",
+        "no_body",
+        "request_complete",
+        "response",
+        "scope",
+        "started_at",
+        "status",
+        "target",
+    )
+
+    def __init__(self, *, method: str, target: bytes, http_version: str, now: float):
+        self.scope: dict[str, Any] = {}
+        self.method = method
+        self.http_version = http_version
+        self.target = target
+        self.started_at = now
+        self.body: list[bytes] = []
+        self.body_bytes = 0
+        self.request_complete = False
+        self.final_request_delivered = False
+        self.discarded_bytes = 0
+        self.app_waiting = False
+        # The client left, or the connection closed: receive() says http.disconnect and
+        # send() raises ClientDisconnected.
+        self.gone = False
+        self.response = NOT_STARTED
+        self.held_response: h11.Response | None = None
+        self.status = 0
+        self.no_body = False
+        self.body_sent = 0
+
+    def __repr__(self) -> str:
+        return f"<HTTPCycle {self.method} {self.target!r} response={self.response}>"
+
+
+class HTTP11Handler:
+    """The HTTP/1.1 half of a ``ServerProtocol``; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: ProtocolSettings,
+        *,
+        output: list[bytes],
+        events: list[Event],
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str,
+        now: float,
+    ) -> None:
+        self._settings = settings
+        self._output = output
+        self._events = events
+        self._client = client
+        self._server = server
+        self._scheme = scheme
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_header_bytes)
+        self._cycle: HTTPCycle | None = None
+        self.phase = IDLE
+        self._deadline: float | None = now + settings.header_timeout_s
+        self._reading_paused = False
+        self._pipeline_waiting = False
+        self._keep_alive = True
+
+    # ------------------------------------------------------------------ network side
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        phase = self.phase
+        if phase in (CLOSING, CLOSED):
+            return  # lingering: what arrives now is read and dropped
+        if not data:
+            return
+        if phase == IDLE:
+            self.phase = HEADERS
+            self._deadline = now + self._settings.header_timeout_s
+        self._conn.receive_data(data)
+        self._process(now)
+
+    def receive_eof(self, now: float) -> None:
+        """The client closed its side. ASGI has no half-closed state: the client is gone."""
+        if self.phase == CLOSED:
+            return
+        cycle = self._cycle
+        if cycle is not None:
+            self._abandon(cycle, now)
+        self._to_closed()
+
+    # ------------------------------------------------------------------ time
+
+    def next_deadline(self) -> float | None:
+        return self._deadline
+
+    def handle_timer(self, now: float) -> None:
+        deadline = self._deadline
+        if deadline is None or now < deadline:
+            return
+        phase = self.phase
+        if phase == IDLE:
+            self._close(now)
+        elif phase == HEADERS:
+            # RFC 9110 §15.5.9: 408 "the server did not receive a complete request message
+            # within the time that it was prepared to wait".
+            self._reject(408, "the request head did not arrive in time", now)
+        elif phase == CLOSING:
+            self._to_closed()
+
+    def shutdown(self, now: float) -> None:
+        """Serve no further requests: close when idle, or after the current response."""
+        self._keep_alive = False
+        if self.phase == IDLE:
+            self._close(now)
+
+    # ------------------------------------------------------------------ parsing
+
+    def _process(self, now: float) -> None:
+        conn = self._conn
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._reject(exc.error_status_hint, str(exc), now)
+                return
+            event_type = type(event)
+            if event_type is h11.Data:
+                self._body_received(event.data, now)  # type: ignore[union-attr]
+            elif event_type is h11.Request:
+                if not self._begin_cycle(event, now):  # type: ignore[arg-type]
+                    return
+            elif event_type is h11.EndOfMessage:
+                self._request_complete(now)
+                if self.phase != CYCLE:
+                    return
+            elif event is h11.NEED_DATA:
+                return
+            elif event is h11.PAUSED:
+                # A pipelined request waits in h11's buffer until this cycle ends; stop
+                # reading so that buffer stays bounded.
+                self._pipeline_waiting = True
+                self._update_reading()
+                return
+            else:  # h11.ConnectionClosed
+                self.receive_eof(now)
+                return
+
+    def _begin_cycle(self, request: h11.Request, now: float) -> bool:
+        version = request.http_version
+        if version[:2] != b"1.":
+            self._reject(505, f"HTTP/{version.decode('ascii')} is not supported", now)
+            return False
+        method = request.method.decode("ascii")
+        full_items = getattr(request.headers, "_full_items", None)
+        if full_items is not None:
+            headers = [(name, value) for _, name, value in full_items]
+        else:  # pragma: no cover - another h11 layout
+            headers = list(request.headers)
+        has_te = has_cl = False
+        for name, _ in headers:
+            if name == b"transfer-encoding":
+                has_te = True
+            elif name == b"content-length":
+                has_cl = True
+        if has_te and has_cl:
+            # RFC 9112 §6.1: a server MAY reject a request with both, and MUST close after.
+            self._reject(400, "both Transfer-Encoding and Content-Length", now)
+            return False
+        if has_te and version == b"1.0":
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+            self._reject(400, "Transfer-Encoding in an HTTP/1.0 request", now)
+            return False
+        if method == "CONNECT":
+            self._reject(501, "CONNECT is not supported", now)
+            return False
+        # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
+        http_version = "1.0" if version == b"1.0" else "1.1"
+        cycle = HTTPCycle(method=method, target=request.target, http_version=http_version, now=now)
+        settings = self._settings
+        cycle.scope = http_scope(
+            method=method,
+            http_version=http_version,
+            target=request.target,
+            headers=headers,
+            scheme=self._scheme,
+            client=self._client,
+            server=self._server,
+            root_path=settings.root_path,
+            state=settings.state,
+        )
+        self._cycle = cycle
+        self.phase = CYCLE
+        self._deadline = None
+        self._events.append(StartApp(cycle=cycle, scope=cycle.scope))
+        return True
+
+    def _body_received(self, data: bytes, now: float) -> None:
+        cycle = self._cycle
+        assert cycle is not None
+        if cycle.response == DONE or cycle.gone:
+            cycle.discarded_bytes += len(data)
+            if cycle.discarded_bytes > self._settings.discard_body_limit_bytes:
+                self._close(now)
+            return
+        cycle.body.append(data)
+        cycle.body_bytes += len(data)
+        if cycle.app_waiting:
+            cycle.app_waiting = False
+            self._events.append(WakeApp(cycle=cycle))
+        self._update_reading()
+
+    def _request_complete(self, now: float) -> None:
+        cycle = self._cycle
+        assert cycle is not None
+        cycle.request_complete = True
+        if cycle.response == DONE:
+            self._next_cycle(now)
+        elif cycle.app_waiting:
+            cycle.app_waiting = False
+            self._events.append(WakeApp(cycle=cycle))
+
+    def _update_reading(self) -> None:
+        cycle = self._cycle
+        high_water = self._settings.body_buffer_high_water_bytes
+        if self._reading_paused:
+            buffered = cycle.body_bytes if cycle is not None else 0
+            if not self._pipeline_waiting and buffered <= high_water // 2:
+                self._reading_paused = False
+                self._events.append(RESUME_READING)
+        elif self._pipeline_waiting or (cycle is not None and cycle.body_bytes > high_water):
+            self._reading_paused = True
+            self._events.append(PAUSE_READING)
+
+    # ------------------------------------------------------------------ app side: receive
+
+    def message_for_app(self, cycle: HTTPCycle) -> dict[str, Any] | None:
+        """The next message for the app's ``receive()``, or None: wait for ``WakeApp``."""
+        if cycle.gone or cycle.response == DONE:
+            # ASGI HTTP spec, Disconnect: sent if receive is called after a response has
+            # been sent or after the connection has been closed.
+            return {"type": "http.disconnect"}
+        if cycle.body:
+            # h11 hands out bytearray slices; ASGI requires bytes.
+            body = bytes(cycle.body[0]) if len(cycle.body) == 1 else b"".join(cycle.body)
+            cycle.body.clear()
+            cycle.body_bytes = 0
+            more_body = not cycle.request_complete
+            cycle.final_request_delivered = not more_body
+            if self._reading_paused:
+                self._update_reading()
+            return {"type": "http.request", "body": body, "more_body": more_body}
+        if cycle.request_complete:
+            if not cycle.final_request_delivered:
+                cycle.final_request_delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+        elif self._conn.they_are_waiting_for_100_continue and cycle is self._cycle:
+            # RFC 9110 §10.1.1: the client waits for 100 before sending its body; send it only
+            # now that the app asks for the body.
+            self._output.append(
+                self._conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+            )
+        cycle.app_waiting = True
+        return None
+
+    # ------------------------------------------------------------------ app side: send
+
+    def message_from_app(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+        """Take one message from the app's ``send()``; raise for a message the spec forbids."""
+        try:
+            handler = _RESPONSE_TABLE[cycle.response, message["type"]]
+        except (KeyError, TypeError):
+            raise _unexpected(cycle, message) from None
+        handler(self, cycle, message, now)
+
+    def _on_start(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+        status, raw_headers, trailers = validate.response_start(message)
+        if trailers:
+            raise ASGIProtocolError(
+                "http.response.start: 'trailers' is True but the server does not offer the "
+                "http.response.trailers extension (ASGI extensions: only listed extensions "
+                "may be used)"
+            )
+        headers, has_server, has_date = validate.headers(
+            raw_headers, "http.response.start", validate.RESPONSE_START
+        )
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        settings = self._settings
+        if settings.server_header and not has_server:
+            headers.append(SERVER_HEADER)
+        if settings.date_header and not has_date:
+            headers.append((b"date", http_date(now)))
+        try:
+            response = h11.Response(
+                status_code=status, headers=headers, reason=REASONS.get(status, b"")
+            )
+        except h11.LocalProtocolError as exc:
+            raise ASGIProtocolError(
+                f"http.response.start: {exc} (RFC 9110 §5: field names are tokens, and "
+                "values contain no CR, LF or NUL)"
+            ) from None
+        cycle.held_response = response
+        cycle.status = status
+        cycle.no_body = cycle.method == "HEAD" or status == 204 or status == 304
+        cycle.response = STARTED
+
+    def _on_body(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+        body, more_body = validate.response_body(message)
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        conn = self._conn
+        output = self._output
+        try:
+            if cycle.response == STARTED:
+                output.append(conn.send(self._final_head(cycle)))
+                cycle.response = STREAMING
+            if body and not cycle.no_body:
+                # h11 refuses a Data event that overruns content-length before writing a byte.
+                output.append(conn.send(h11.Data(data=body)))
+                cycle.body_sent += len(body)
+            if not more_body:
+                output.append(conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            self._finish_response(cycle, now, complete=False)
+            self._close(now)
+            raise ContentLengthExceeded(
+                f"http.response.body: {exc}; the connection is closed (RFC 9112 §6.3: the "
+                "body must match the declared Content-Length)"
+            ) from None
+        if not more_body:
+            self._finish_response(cycle, now, complete=True)
+
+    def _on_body_after_done(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+        validate.response_body(message)
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        # ASGI HTTP spec, Response Body: after the final body "any further messages on the
+        # channel will be ignored".
+
+    def _final_head(self, cycle: HTTPCycle) -> h11.Response:
+        response = cycle.held_response
+        assert response is not None
+        cycle.held_response = None
+        if not self._keep_alive or self._conn.they_are_waiting_for_100_continue:
+            # RFC 9110 §10.1.1: a server that answers before reading a body it asked to wait
+            # for should close rather than guess whether the body will still come.
+            response = h11.Response(
+                status_code=response.status_code,
+                headers=[*response.headers.raw_items(), (b"connection", b"close")],
+                reason=response.reason,
+            )
+        return response
+
+    def _finish_response(self, cycle: HTTPCycle, now: float, *, complete: bool) -> None:
+        cycle.response = DONE
+        self._events.append(
+            ResponseCompleted(
+                client=self._client,
+                method=cycle.method,
+                target=cycle.target,
+                http_version=cycle.http_version,
+                status=cycle.status,
+                body_bytes=cycle.body_sent,
+                duration_s=now - cycle.started_at,
+                complete=complete,
+            )
+        )
+        if cycle.app_waiting:
+            cycle.app_waiting = False
+            self._events.append(WakeApp(cycle=cycle))
+        if not complete:
+            return
+        cycle.body.clear()
+        cycle.body_bytes = 0
+        conn = self._conn
+        if conn.our_state is h11.MUST_CLOSE or not self._keep_alive:
+            self._close(now)
+        elif conn.their_state is h11.DONE:
+            self._next_cycle(now)
+        else:
+            # The app answered without reading the whole body: read the rest and drop it,
+            # up to discard_body_limit_bytes, to keep the connection.
+            self._update_reading()
+
+    def _next_cycle(self, now: float) -> None:
+        conn = self._conn
+        conn.start_next_cycle()
+        self._cycle = None
+        self.phase = IDLE
+        self._deadline = now + self._settings.keep_alive_timeout_s
+        if self._pipeline_waiting:
+            self._pipeline_waiting = False
+            self._update_reading()
+        if conn.trailing_data[0]:
+            self.phase = HEADERS
+            self._deadline = now + self._settings.header_timeout_s
+            self._process(now)
+
+    # ------------------------------------------------------------------ app lifecycle
+
+    def app_finished(self, cycle: HTTPCycle, exc: BaseException | None, now: float) -> None:
+        """The app's coroutine for ``cycle`` returned (``exc`` None) or raised ``exc``."""
+        state = cycle.response
+        if state == DONE or cycle.gone:
+            return
+        if state == STREAMING:
+            if exc is None:
+                self._events.append(
+                    AppMisbehaved(reason="ASGI callable returned without completing the response")
+                )
+            self._finish_response(cycle, now, complete=False)
+            self._close(now)
+            return
+        if exc is None:
+            self._events.append(
+                AppMisbehaved(reason="ASGI callable returned without starting the response")
+            )
+        cycle.held_response = None
+        cycle.status = 500
+        self._output.append(
+            error_response(
+                500,
+                "",
+                now=now,
+                server_header=self._settings.server_header,
+                date_header=self._settings.date_header,
+            )
+        )
+        self._finish_response(cycle, now, complete=False)
+        self._close(now)
+
+    # ------------------------------------------------------------------ closing
+
+    def _reject(self, status: int, detail: str, now: float) -> None:
+        """Answer a bad request with an error response and close."""
+        cycle = self._cycle
+        if cycle is None or cycle.response in (NOT_STARTED, STARTED):
+            self._output.append(
+                error_response(
+                    status,
+                    detail,
+                    now=now,
+                    server_header=self._settings.server_header,
+                    date_header=self._settings.date_header,
+                )
+            )
+        if cycle is None:
+            self._events.append(RequestRejected(client=self._client, status=status, reason=detail))
+        else:
+            if cycle.response in (NOT_STARTED, STARTED):
+                cycle.held_response = None
+                cycle.status = status
+                self._finish_response(cycle, now, complete=False)
+            self._abandon(cycle, now)
+        self._close(now)
+
+    def _abandon(self, cycle: HTTPCycle, now: float) -> None:
+        """The cycle loses its connection: wake a waiting ``receive()`` for http.disconnect."""
+        if cycle.gone:
+            return
+        cycle.gone = True
+        cycle.body.clear()
+        cycle.body_bytes = 0
+        if cycle.response in (STARTED, STREAMING):
+            self._finish_response(cycle, now, complete=False)
+        elif cycle.app_waiting:
+            cycle.app_waiting = False
+            self._events.append(WakeApp(cycle=cycle))
+
+    def _close(self, now: float) -> None:
+        """Half-close and linger: keep reading, and dropping, until the peer closes."""
+        if self.phase in (CLOSING, CLOSED):
+            return
+        cycle = self._cycle
+        if cycle is not None:
+            self._abandon(cycle, now)
+        self.phase = CLOSING
+        self._deadline = now + self._settings.linger_timeout_s
+        if self._reading_paused:
+            self._reading_paused = False
+            self._events.append(RESUME_READING)
+        self._events.append(SEND_EOF)
+
+    def _to_closed(self) -> None:
+        self.phase = CLOSED
+        self._deadline = None
+        self._events.append(CLOSE_CONNECTION)
+
+
+_Handler = Callable[[HTTP11Handler, HTTPCycle, dict[str, Any], float], None]
+
+# (response state, message type) -> handler. Any other pair raises from send().
+_RESPONSE_TABLE: dict[tuple[str, str], _Handler] = {
+    (NOT_STARTED, "http.response.start"): HTTP11Handler._on_start,
+    (STARTED, "http.response.body"): HTTP11Handler._on_body,
+    (STREAMING, "http.response.body"): HTTP11Handler._on_body,
+    (DONE, "http.response.body"): HTTP11Handler._on_body_after_done,
+}
+
+RESPONSE_STATES: Sequence[str] = (NOT_STARTED, STARTED, STREAMING, DONE)
+HTTP_SEND_TYPES: Sequence[str] = ("http.response.start", "http.response.body")
+
+
+def _unexpected(cycle: HTTPCycle, message: Any) -> ASGIProtocolError:
+    message_type = validate.message_type(message)  # raises for a non-dict or a missing type
+    if message_type not in HTTP_SEND_TYPES:
+        return ASGIProtocolError(
+            f"unexpected message type {message_type!r} for an http connection (ASGI HTTP spec; "
+            "extension messages need their extension in scope['extensions'])"
+        )
+    state = cycle.response
+    if message_type == "http.response.start":
+        return ASGIProtocolError(
+            "http.response.start: sent twice; a response has exactly one start "
+            "(ASGI HTTP spec, Response Start)"
+        )
+    assert state == NOT_STARTED
+    return ASGIProtocolError(
+        "http.response.body: sent before http.response.start (ASGI HTTP spec, Response Body)"
+    )

@@ -1,0 +1,114 @@
+"""``ServerProtocol``: the one object a driver holds per TCP connection.
+
+It is the driver contract (``spec/driver-contract.md``) in code. The driver calls in with
+bytes, end-of-file, the time and the app's messages; after every call it does the same three
+things:
+
+1. write ``data_to_send()`` to the socket;
+2. act on each event of ``events_received()`` (``sansio_asgi.core.events``);
+3. arrange for ``handle_timer(now)`` to be called at ``next_deadline()``.
+
+Behind this facade a *handler* speaks the connection's protocol. Every connection starts with
+``HTTP11Handler``; a request that upgrades the connection hands it over to another handler
+(WebSocket), which takes the same calls. Output and events go into lists owned here and shared
+with the handler, so a hand-over keeps whatever is queued.
+
+Nothing here raises on bad input from the network. ``message_from_app`` raises
+``ASGIProtocolError`` for an invalid message and ``ClientDisconnected`` (an ``OSError``) when the
+client has gone: both are meant to propagate out of the app's ``send()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .events import Event
+from .http import HTTP11Handler, HTTPCycle
+from .settings import ProtocolSettings
+
+_NO_EVENTS: Sequence[Event] = ()
+
+
+class ServerProtocol:
+    __slots__ = ("_events", "_handler", "_output")
+
+    def __init__(
+        self,
+        settings: ProtocolSettings,
+        *,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str = "http",
+        now: float,
+    ) -> None:
+        self._output: list[bytes] = []
+        self._events: list[Event] = []
+        self._handler = HTTP11Handler(
+            settings,
+            output=self._output,
+            events=self._events,
+            client=client,
+            server=server,
+            scheme=scheme,
+            now=now,
+        )
+
+    # network side
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the socket. Never raises: bad input queues an error response and a close."""
+        self._handler.receive_data(data, now)
+
+    def receive_eof(self, now: float) -> None:
+        """The peer closed its side, or the connection was lost."""
+        self._handler.receive_eof(now)
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write, in order; drains the queue."""
+        output = self._output
+        if not output:
+            return b""
+        data = output[0] if len(output) == 1 else b"".join(output)
+        output.clear()
+        return data
+
+    def events_received(self) -> Sequence[Event]:
+        """Instructions and facts for the driver, in order; drains the queue."""
+        events = self._events
+        if not events:
+            return _NO_EVENTS
+        drained = events.copy()
+        events.clear()
+        return drained
+
+    # app side
+    def message_for_app(self, cycle: HTTPCycle) -> dict[str, Any] | None:
+        """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
+        return self._handler.message_for_app(cycle)
+
+    def message_from_app(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+        """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""
+        self._handler.message_from_app(cycle, message, now)
+
+    def app_finished(self, cycle: HTTPCycle, exc: BaseException | None, now: float) -> None:
+        """The app for ``cycle`` returned (``exc`` is None) or raised ``exc``."""
+        self._handler.app_finished(cycle, exc, now)
+
+    # time
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` wants to be called, on the clock passed as ``now``."""
+        return self._handler.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        """Act on any deadline that has passed (calling early is harmless)."""
+        self._handler.handle_timer(now)
+
+    # server side
+    def shutdown(self, now: float) -> None:
+        """The server is stopping: finish the current response, then close."""
+        self._handler.shutdown(now)
+
+    @property
+    def is_idle(self) -> bool:
+        """No request in progress: the connection can be closed without losing anything."""
+        return self._handler.phase in ("idle", "closing", "closed")

@@ -1,0 +1,83 @@
+"""Building the ASGI connection scope for one HTTP request, in one pass.
+
+ASGI HTTP spec, "HTTP Connection Scope". The choices where the spec leaves room:
+
+* ``method`` is passed as received. RFC 9110 §9.1 makes methods case-sensitive, so uppercasing
+  ``get`` would turn it into a different method.
+* ``path`` includes ``root_path`` (spec, "WSGI Compatibility": PATH_INFO is derived by stripping
+  root_path from path). When ``--root-path`` is set and the received path does not already
+  start with it (a proxy stripped the prefix), it is prepended; when it does, it is kept.
+* ``raw_path`` is the target as received up to the ``?``, never rewritten.
+* ``headers`` keep order, duplicates and values as received, with names lowercased (h11
+  lowercases them as it parses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.5"}
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """Split a request target into ``(raw_path, query_string)``.
+
+    Handles origin-form (``/a?b``), absolute-form (``http://h/a?b``, RFC 9112 §3.2.2) and
+    asterisk-form (``*``).
+    """
+    raw_path, _, query_string = target.partition(b"?")
+    if raw_path[:1] != b"/" and raw_path != b"*":
+        # absolute-form: scheme "://" authority path-abempty
+        _, sep, rest = raw_path.partition(b"://")
+        if sep:
+            slash = rest.find(b"/")
+            raw_path = rest[slash:] if slash >= 0 else b"/"
+    return raw_path, query_string
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode and UTF-8-decode a path (invalid UTF-8 becomes U+FFFD)."""
+    text = raw_path.decode("ascii", "surrogateescape")
+    if "%" not in text:
+        return text
+    return unquote(text)
+
+
+def apply_root_path(path: str, root_path: str) -> str:
+    if not root_path or path == root_path or path.startswith(root_path + "/"):
+        return path
+    return root_path + path
+
+
+def http_scope(
+    *,
+    method: str,
+    http_version: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    scheme: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    root_path: str,
+    state: dict[str, Any] | None,
+) -> dict[str, Any]:
+    raw_path, query_string = split_target(target)
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": ASGI_VERSION.copy(),
+        "http_version": http_version,
+        "method": method,
+        "scheme": scheme,
+        "path": apply_root_path(decode_path(raw_path), root_path),
+        "raw_path": raw_path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+        "extensions": {},
+    }
+    if state is not None:
+        scope["state"] = state.copy()
+    return scope

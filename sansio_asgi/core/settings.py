@@ -1,0 +1,48 @@
+"""The settings the core needs, as one frozen dataclass.
+
+Every limit carries its unit and its reason. ``sansio_asgi.config.Config`` builds one of these
+from the command line; tests build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# h11's own default for the largest incomplete event (the request line plus headers);
+# nginx allows 8 KiB by default, Apache 8 KiB per line. A request whose head is larger gets 431.
+MAX_HEADER_BYTES = 16 * 1024
+
+# Unread request body the core holds per connection before it asks the driver to stop
+# reading; reading resumes when the app has taken the buffer below half of it.
+BODY_BUFFER_HIGH_WATER_BYTES = 64 * 1024
+
+# After a response the server will not follow with another, at most this much of a request
+# body the app did not read is read and thrown away to keep the connection reusable.
+DISCARD_BODY_LIMIT_BYTES = 1024 * 1024
+
+# uvicorn's default; browsers keep idle connections for longer, proxies for about this long.
+KEEP_ALIVE_TIMEOUT_S = 5.0
+
+# From the first byte of a request (or the connection's start) to the end of its headers. A
+# client that trickles its headers (slowloris) is cut off with 408. nginx's
+# client_header_timeout is 60 s; Apache's mod_reqtimeout starts at 20 s.
+HEADER_TIMEOUT_S = 20.0
+
+# How long a connection we are closing keeps reading (and discarding) before the final close.
+LINGER_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProtocolSettings:
+    root_path: str = ""
+    server_header: bool = True
+    date_header: bool = True
+    keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    linger_timeout_s: float = LINGER_TIMEOUT_S
+    max_header_bytes: int = MAX_HEADER_BYTES
+    body_buffer_high_water_bytes: int = BODY_BUFFER_HIGH_WATER_BYTES
+    discard_body_limit_bytes: int = DISCARD_BODY_LIMIT_BYTES
+    # The lifespan ``state`` namespace; a shallow copy goes into every scope. None: unsupported.
+    state: dict[str, Any] | None = field(default=None, compare=False)
