@@ -29,7 +29,7 @@ The request side never raises: a malformed request becomes an error response wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -376,7 +376,9 @@ class HTTP11Handler:
 
     # ------------------------------------------------------------------ app side: send
 
-    def message_from_app(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+    def message_from_app(
+        self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
+    ) -> None:
         """Take one message from the app's ``send()``; raise for a message the spec forbids."""
         try:
             handler = _RESPONSE_TABLE[cycle.response, message["type"]]
@@ -384,7 +386,7 @@ class HTTP11Handler:
             raise _unexpected(cycle, message) from None
         handler(self, cycle, message, now)
 
-    def _on_start(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+    def _on_start(self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float) -> None:
         status, raw_headers, trailers = validate.response_start(message)
         if trailers:
             raise ASGIProtocolError(
@@ -416,7 +418,7 @@ class HTTP11Handler:
         cycle.no_body = cycle.method == "HEAD" or status == 204 or status == 304
         cycle.response = STARTED
 
-    def _on_body(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+    def _on_body(self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float) -> None:
         body, more_body = validate.response_body(message)
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
@@ -442,7 +444,9 @@ class HTTP11Handler:
         if not more_body:
             self._finish_response(cycle, now, complete=True)
 
-    def _on_body_after_done(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+    def _on_body_after_done(
+        self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
+    ) -> None:
         validate.response_body(message)
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
@@ -599,7 +603,7 @@ class HTTP11Handler:
         self._events.append(CLOSE_CONNECTION)
 
 
-_Handler = Callable[[HTTP11Handler, HTTPCycle, dict[str, Any], float], None]
+_Handler = Callable[[HTTP11Handler, HTTPCycle, MutableMapping[str, Any], float], None]
 
 # (response state, message type) -> handler. Any other pair raises from send().
 _RESPONSE_TABLE: dict[tuple[str, str], _Handler] = {

@@ -20,7 +20,7 @@ client has gone: both are meant to propagate out of the app's ``send()``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from .events import Event
@@ -86,7 +86,9 @@ class ServerProtocol:
         """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
         return self._handler.message_for_app(cycle)
 
-    def message_from_app(self, cycle: HTTPCycle, message: dict[str, Any], now: float) -> None:
+    def message_from_app(
+        self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
+    ) -> None:
         """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""
         self._handler.message_from_app(cycle, message, now)
 

@@ -13,7 +13,7 @@ the response.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from .errors import ASGIProtocolError
@@ -77,7 +77,7 @@ def headers(
     return result, has_server, has_date
 
 
-def response_start(message: dict[str, Any]) -> tuple[int, Any, bool]:
+def response_start(message: MutableMapping[str, Any]) -> tuple[int, Any, bool]:
     """Return ``(status, raw headers, trailers)`` of an ``http.response.start``."""
     try:
         status = message["status"]
@@ -105,7 +105,7 @@ def response_start(message: dict[str, Any]) -> tuple[int, Any, bool]:
     return status, message.get("headers", ()), trailers
 
 
-def response_body(message: dict[str, Any]) -> tuple[bytes, bool]:
+def response_body(message: MutableMapping[str, Any]) -> tuple[bytes, bool]:
     """Return ``(body, more_body)`` of an ``http.response.body``."""
     body = message.get("body", b"")
     if type(body) is not bytes:

@@ -1,0 +1,24 @@
+"""sansio-asgi: a pure-Python ASGI server whose protocol logic is a sans-IO state machine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .config import ASGIApp, Config
+from .server import Server
+
+__all__ = ["Config", "Server", "run"]
+__version__ = "0.1.0"
+
+
+def run(app: ASGIApp | str | None = None, **options: Any) -> None:
+    """Serve ``app`` (an ASGI app, or ``"module:attribute"``) until Ctrl+C or SIGTERM.
+
+    ``options`` are ``Config`` fields: ``host``, ``port``, ``driver``, ``root_path``, ...
+    """
+    from .logs import configure_logging
+
+    config = Config(app=app, **options)
+    configure_logging(config.log_level, access=config.access_log)
+    asyncio.run(Server(config).serve())

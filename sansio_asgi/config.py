@@ -1,0 +1,150 @@
+"""Settings in one frozen dataclass, and loading the application.
+
+``Config`` carries every setting the command line and ``run()`` accept, with uvicorn's names
+and defaults where uvicorn has the setting. ``Config.protocol_settings()`` hands the core the
+part it needs; ``Config.load_app()`` imports the app (``module:attribute``, a factory, or the
+built-in demo when no app is given).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from .core.settings import (
+    HEADER_TIMEOUT_S,
+    KEEP_ALIVE_TIMEOUT_S,
+    MAX_HEADER_BYTES,
+    ProtocolSettings,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+INTERFACES = ("auto", "asgi3", "asgi2")
+
+
+class AppLoadError(Exception):
+    """The application could not be imported; the message is one line for the user."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    app: ASGIApp | str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    driver: str = "asyncio"
+    backlog: int = 2048
+    root_path: str = ""
+    timeout_keep_alive: float = KEEP_ALIVE_TIMEOUT_S
+    timeout_headers: float = HEADER_TIMEOUT_S
+    h11_max_incomplete_event_size: int = MAX_HEADER_BYTES
+    server_header: bool = True
+    date_header: bool = True
+    log_level: str = "info"
+    access_log: bool = True
+    app_dir: str = "."
+    factory: bool = False
+    interface: str = "auto"
+
+    def __post_init__(self) -> None:
+        from .drivers import DRIVERS
+
+        if self.driver not in DRIVERS:
+            raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {self.driver!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be from 0 to 65535, got {self.port}")
+        if self.interface not in INTERFACES:
+            raise ValueError(f"interface must be one of {', '.join(INTERFACES)}")
+        for name in ("timeout_keep_alive", "timeout_headers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    def protocol_settings(self, state: dict[str, Any] | None = None) -> ProtocolSettings:
+        return ProtocolSettings(
+            root_path=self.root_path.rstrip("/"),
+            server_header=self.server_header,
+            date_header=self.date_header,
+            keep_alive_timeout_s=self.timeout_keep_alive,
+            header_timeout_s=self.timeout_headers,
+            max_header_bytes=self.h11_max_incomplete_event_size,
+            state=state,
+        )
+
+    def load_app(self) -> ASGIApp:
+        """The ASGI 3 application to serve; raises ``AppLoadError`` with a one-line reason."""
+        app: Any = self.app
+        if app is None:
+            from .demo import demo_app
+
+            return demo_app
+        if isinstance(app, str):
+            app = import_from_string(app, self.app_dir)
+        if self.factory:
+            try:
+                app = app()
+            except Exception as exc:
+                raise AppLoadError(f"the app factory raised {type(exc).__name__}: {exc}") from exc
+        if not callable(app):
+            raise AppLoadError(f"the app is not callable: {app!r:.80}")
+        interface = self.interface
+        if interface == "auto":
+            interface = "asgi3" if _is_asgi3(app) else "asgi2"
+        if interface == "asgi2":
+            return ASGI2Adapter(app)
+        return app  # type: ignore[no-any-return]
+
+
+def import_from_string(import_string: str, app_dir: str = ".") -> Any:
+    module_name, _, attrs = import_string.partition(":")
+    if not module_name or not attrs:
+        raise AppLoadError(
+            f'import string "{import_string}" must be in the form "module:attribute"'
+        )
+    if app_dir and app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+            raise AppLoadError(f'importing module "{module_name}" failed: {exc}') from exc
+        raise AppLoadError(f'could not import module "{module_name}"') from exc
+    except Exception as exc:
+        raise AppLoadError(
+            f'importing module "{module_name}" raised {type(exc).__name__}: {exc}'
+        ) from exc
+    instance: Any = module
+    try:
+        for attr in attrs.split("."):
+            instance = getattr(instance, attr)
+    except AttributeError:
+        raise AppLoadError(f'attribute "{attrs}" not found in module "{module_name}"') from None
+    return instance
+
+
+def _is_asgi3(app: Any) -> bool:
+    if inspect.isclass(app):
+        return hasattr(app, "__await__")
+    if inspect.isfunction(app):
+        return inspect.iscoroutinefunction(app)
+    call = getattr(app, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call)
+
+
+class ASGI2Adapter:
+    """Serves a legacy ASGI 2 ``app(scope)`` -> ``instance(receive, send)`` (ASGI spec, Legacy
+    Applications)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        instance = self.app(scope)
+        await instance(receive, send)

@@ -1,0 +1,294 @@
+"""The asyncio driver: ``asyncio.Protocol`` callbacks around a ``ServerProtocol``.
+
+Theory of operation
+-------------------
+One ``_Connection`` per TCP connection. Every callback (``data_received``, ``eof_received``,
+``connection_lost``, the timer, the app's ``receive``/``send``) calls into the core and then
+runs ``_flush``: write ``data_to_send()``, act on ``events_received()``, re-arm the timer.
+That loop is the whole driver; it holds no HTTP knowledge.
+
+Each app call runs as one task (``_AppRun``); its ``receive()`` waits on a future that a
+``WakeApp`` event resolves, and its ``send()`` waits while the transport's write buffer is
+above its high-water mark (``pause_writing``/``resume_writing``), so a client that reads
+slowly slows the app down instead of filling memory. Reading is paused and resumed on the
+core's ``PauseReading``/``ResumeReading``, so a fast upload to a slow app stops being read.
+
+The timer is lazy: one ``call_at`` handle per connection, re-armed only when the core's
+deadline moves *earlier*. When it fires early (the deadline moved later), ``handle_timer`` does
+nothing and ``_flush`` arms it again for the new deadline.
+
+The selectors driver (``selectors_driver.py``) has the same sections in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from ..config import ASGIApp
+from ..core import ClientDisconnected, HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core.events import (
+    CloseConnection,
+    Event,
+    PauseReading,
+    ResumeReading,
+    SendEOF,
+    StartApp,
+    WakeApp,
+)
+from .sockets import peer_addresses
+
+error_log = logging.getLogger("sansio_asgi.error")
+
+
+# ---------------------------------------------------------------------- the driver
+
+
+class AsyncioDriver:
+    """Accepts connections on the running loop and runs the app on the same loop."""
+
+    def __init__(
+        self, app: ASGIApp, settings: ProtocolSettings, report: Callable[[Event], None]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.report = report
+        self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.Server] = []
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in sockets:
+            server = await loop.create_server(lambda: _Connection(self), sock=sock)
+            self._servers.append(server)
+
+    async def stop_accepting(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    def shutdown_connections(self) -> None:
+        now = time.time()
+        for connection in list(self.connections):
+            connection.shutdown(now)
+
+    async def wait_closed(self, timeout_s: float | None = None) -> bool:
+        """Wait until every connection has closed; False if ``timeout_s`` passed first."""
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Cut every connection and cancel every app still running."""
+        for connection in list(self.connections):
+            connection.transport.abort()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _connection_opened(self, connection: _Connection) -> None:
+        self.connections.add(connection)
+        self._all_closed.clear()
+
+    def _connection_closed(self, connection: _Connection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._all_closed.set()
+
+
+# ---------------------------------------------------------------------- one connection
+
+
+class _Connection(asyncio.Protocol):
+    __slots__ = (
+        "core",
+        "driver",
+        "loop",
+        "lost",
+        "runs",
+        "timer",
+        "timer_at",
+        "transport",
+        "write_paused",
+        "write_waiters",
+    )
+
+    def __init__(self, driver: AsyncioDriver) -> None:
+        self.driver = driver
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport
+        self.core: ServerProtocol
+        self.runs: dict[HTTPCycle, _AppRun] = {}
+        self.lost = False
+        self.write_paused = False
+        self.write_waiters: list[asyncio.Future[None]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+
+    # network side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        client, server = peer_addresses(sock) if sock is not None else (None, None)
+        self.core = ServerProtocol(
+            self.driver.settings, client=client, server=server, now=time.time()
+        )
+        self.driver._connection_opened(self)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data, time.time())
+        self._flush()
+
+    def eof_received(self) -> bool:
+        self.core.receive_eof(time.time())
+        self._flush()
+        return True  # the core says when to close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.core.receive_eof(time.time())
+        self._flush()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._release_writers()
+        self.driver._connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_writers()
+
+    def shutdown(self, now: float) -> None:
+        self.core.shutdown(now)
+        self._flush()
+
+    # the loop after every call into the core
+
+    def _flush(self) -> None:
+        core = self.core
+        data = core.data_to_send()
+        if data and not self.lost:
+            self.transport.write(data)
+        for event in core.events_received():
+            kind = type(event)
+            if kind is StartApp:
+                self._start_app(event)  # type: ignore[arg-type]
+            elif kind is WakeApp:
+                run = self.runs.get(event.cycle)  # type: ignore[union-attr]
+                if run is not None:
+                    run.wake()
+            elif kind is PauseReading:
+                if not self.lost:
+                    self.transport.pause_reading()
+            elif kind is ResumeReading:
+                if not self.lost:
+                    self.transport.resume_reading()
+            elif kind is SendEOF:
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+                else:
+                    self.transport.close()
+            elif kind is CloseConnection:
+                self.transport.close()
+            else:
+                self.driver.report(event)
+        deadline = core.next_deadline()
+        if deadline is not None and (self.timer is None or deadline < self.timer_at):
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer_at = deadline
+            delay = deadline - time.time()
+            self.timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.core.handle_timer(time.time())
+        self._flush()
+
+    # app side
+
+    def _start_app(self, event: StartApp) -> None:
+        run = _AppRun(self, event.cycle)
+        self.runs[event.cycle] = run
+        task = self.loop.create_task(self._run_app(run, event.scope))
+        tasks = self.driver.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run_app(self, run: _AppRun, scope: dict[str, Any]) -> None:
+        exc: BaseException | None = None
+        try:
+            await self.driver.app(scope, run.receive, run.send)
+        except ClientDisconnected:
+            pass
+        except Exception as error:
+            exc = error
+            error_log.error("Exception in ASGI application", exc_info=error)
+        finally:
+            del self.runs[run.cycle]
+            self.core.app_finished(run.cycle, exc, time.time())
+            self._flush()
+
+    async def wait_writable(self) -> None:
+        waiter = self.loop.create_future()
+        self.write_waiters.append(waiter)
+        await waiter
+
+    def _release_writers(self) -> None:
+        waiters, self.write_waiters = self.write_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+# ---------------------------------------------------------------------- one app call
+
+
+class _AppRun:
+    """``receive`` and ``send`` for one cycle."""
+
+    __slots__ = ("connection", "cycle", "waiter")
+
+    def __init__(self, connection: _Connection, cycle: HTTPCycle) -> None:
+        self.connection = connection
+        self.cycle = cycle
+        self.waiter: asyncio.Future[None] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        connection = self.connection
+        while True:
+            message = connection.core.message_for_app(self.cycle)
+            connection._flush()
+            if message is not None:
+                return message
+            self.waiter = connection.loop.create_future()
+            await self.waiter
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        connection = self.connection
+        connection.core.message_from_app(self.cycle, message, time.time())
+        connection._flush()
+        if connection.write_paused and not connection.lost:
+            await connection.wait_writable()

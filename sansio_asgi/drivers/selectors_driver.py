@@ -1,0 +1,510 @@
+"""The selectors driver: a plain ``selectors`` loop around a ``ServerProtocol``.
+
+Theory of operation
+-------------------
+Two threads with one job each:
+
+* the **I/O thread** runs ``_io_loop``: ``select()`` over non-blocking sockets, ``recv``/``send``,
+  timers from a heap. It is the only thread that touches the core, so the core needs no locks.
+  You can step through it in a debugger.
+* the **app loop** is the asyncio loop that called ``start()``. Real apps (Starlette, FastAPI
+  through anyio) need a running asyncio loop, so apps run there.
+
+They hand each other work and nothing else: the app side puts a call on ``_calls`` and writes a
+byte to a wake-up socketpair that the I/O thread selects on; the I/O thread answers through
+``loop.call_soon_threadsafe``.
+
+Per connection the loop is the asyncio driver's: after every call into the core, ``_flush``
+writes ``data_to_send()``, acts on ``events_received()`` and re-arms the timer. Output waits in
+a per-connection buffer; an app's ``send()`` is answered only once that buffer is below its
+high-water mark, so a client that reads slowly slows the app down. The core's
+``PauseReading``/``ResumeReading`` take the socket out of, and back into, the read set.
+
+The sections and names follow ``asyncio_driver.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from ..config import ASGIApp
+from ..core import ClientDisconnected, HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core.events import (
+    CloseConnection,
+    Event,
+    PauseReading,
+    ResumeReading,
+    SendEOF,
+    StartApp,
+    WakeApp,
+)
+from .sockets import peer_addresses
+
+error_log = logging.getLogger("sansio_asgi.error")
+
+READ_SIZE = 64 * 1024
+# An app's send() waits while more than this is queued for a connection's socket; asyncio's
+# transports use the same default high-water mark.
+WRITE_HIGH_WATER_BYTES = 64 * 1024
+
+
+# ---------------------------------------------------------------------- the driver
+
+
+class SelectorsDriver:
+    """Accepts connections in an I/O thread and runs the app on the calling asyncio loop."""
+
+    def __init__(
+        self, app: ASGIApp, settings: ProtocolSettings, report: Callable[[Event], None]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.report = report
+        self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.loop = asyncio.get_running_loop()
+        self.selector = selectors.DefaultSelector()
+        self._listeners: list[socket.socket] = []
+        self._calls: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._timers: list[tuple[float, int, _Connection]] = []
+        self._timer_seq = itertools.count()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_calls)
+        for sock in sockets:
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ, _Acceptor(self, sock))
+            self._listeners.append(sock)
+        self._running = True
+        self._thread = threading.Thread(
+            target=self._io_loop, name="sansio-asgi-selectors", daemon=True
+        )
+        self._thread.start()
+
+    async def stop_accepting(self) -> None:
+        await self._call_and_wait(self._io_stop_accepting)
+
+    def shutdown_connections(self) -> None:
+        self.call_in_io(self._io_shutdown_connections)
+
+    async def wait_closed(self, timeout_s: float | None = None) -> bool:
+        """Wait until every connection has closed; False if ``timeout_s`` passed first."""
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Cut every connection, cancel every app still running, stop the I/O thread."""
+        if self._thread is not None:
+            await self._call_and_wait(self._io_abort_all)
+            self._running = False
+            self._wake()
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+            self.selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _connection_opened(self, connection: _Connection) -> None:
+        self.connections.add(connection)
+        self.loop.call_soon_threadsafe(self._all_closed.clear)
+
+    def _connection_closed(self, connection: _Connection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self.loop.call_soon_threadsafe(self._all_closed.set)
+
+    # handing work between the threads
+
+    def call_in_io(self, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function(*args)`` on the I/O thread (callable from any thread)."""
+        self._calls.append((function, args))
+        self._wake()
+
+    def _wake(self) -> None:
+        # BlockingIOError: a wake-up byte is already waiting; OSError: the driver has closed.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _drain_calls(self, mask: int) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        calls = self._calls
+        while calls:
+            function, args = calls.popleft()
+            function(*args)
+
+    async def _call_and_wait(self, function: Callable[[], None]) -> None:
+        done = self.loop.create_future()
+
+        def call() -> None:
+            function()
+            self.loop.call_soon_threadsafe(_resolve, done, None)
+
+        self.call_in_io(call)
+        await done
+
+    # the I/O thread
+
+    def _io_loop(self) -> None:
+        selector = self.selector
+        timers = self._timers
+        while self._running:
+            timeout = None
+            if timers:
+                timeout = max(0.0, timers[0][0] - time.time())
+            for key, mask in selector.select(timeout):
+                try:
+                    key.data(mask)
+                except Exception:  # a bug here must not stop every other connection
+                    error_log.exception("Error in the selectors driver")
+            if timers:
+                now = time.time()
+                while timers and timers[0][0] <= now:
+                    _, _, connection = heapq.heappop(timers)
+                    connection.on_timer(now)
+
+    def schedule(self, connection: _Connection, deadline: float) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._timer_seq), connection))
+
+    def _io_stop_accepting(self) -> None:
+        for sock in self._listeners:
+            self.selector.unregister(sock)
+        self._listeners.clear()
+
+    def _io_shutdown_connections(self) -> None:
+        now = time.time()
+        for connection in list(self.connections):
+            connection.shutdown(now)
+
+    def _io_abort_all(self) -> None:
+        for connection in list(self.connections):
+            connection.abort()
+
+
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _reject(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class _Acceptor:
+    __slots__ = ("driver", "sock")
+
+    def __init__(self, driver: SelectorsDriver, sock: socket.socket) -> None:
+        self.driver = driver
+        self.sock = sock
+
+    def __call__(self, mask: int) -> None:
+        for _ in range(64):  # accept a burst, then let the other sockets have a turn
+            try:
+                client_sock, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: log and try again on the next event
+                error_log.warning("accept() failed: %s", exc)
+                return
+            _Connection(self.driver, client_sock)
+
+
+# ---------------------------------------------------------------------- one connection
+
+
+class _Connection:
+    """One TCP connection; every method runs on the I/O thread."""
+
+    __slots__ = (
+        "core",
+        "driver",
+        "interest",
+        "lost",
+        "out",
+        "reading",
+        "runs",
+        "sock",
+        "timer_at",
+        "want_close",
+        "want_eof",
+        "write_waiters",
+    )
+
+    def __init__(self, driver: SelectorsDriver, sock: socket.socket) -> None:
+        self.driver = driver
+        self.sock = sock
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client, server = peer_addresses(sock)
+        self.core = ServerProtocol(driver.settings, client=client, server=server, now=time.time())
+        self.runs: dict[HTTPCycle, _AppRun] = {}
+        self.out = bytearray()
+        self.reading = True
+        self.lost = False
+        self.want_eof = False
+        self.want_close = False
+        self.write_waiters: list[asyncio.Future[None]] = []
+        self.timer_at: float | None = None
+        self.interest = selectors.EVENT_READ
+        driver.selector.register(sock, self.interest, self.on_ready)
+        driver._connection_opened(self)
+        self._flush()
+
+    # network side
+
+    def on_ready(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._write_some()
+        if mask & selectors.EVENT_READ and not self.lost:
+            self._read_some()
+
+    def _read_some(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._connection_lost()
+            return
+        if data:
+            self.core.receive_data(data, time.time())
+        else:
+            self.core.receive_eof(time.time())
+        self._flush()
+
+    def _write_some(self) -> None:
+        if self.out:
+            try:
+                sent = self.sock.send(self.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._connection_lost()
+                return
+            del self.out[:sent]
+        if not self.out:
+            if self.want_close:
+                self._close_socket()
+                return
+            if self.want_eof:
+                self.want_eof = False
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_WR)
+        if len(self.out) <= WRITE_HIGH_WATER_BYTES:
+            self._release_writers()
+        self._update_interest()
+
+    def _connection_lost(self) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        self.out.clear()
+        self.core.receive_eof(time.time())
+        self._flush()
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        self.lost = True
+        if self.interest:
+            self.driver.selector.unregister(self.sock)
+            self.interest = 0
+        self.sock.close()
+        self._release_writers()
+        self.timer_at = None
+        self.driver._connection_closed(self)
+
+    def _update_interest(self) -> None:
+        """Select for reading unless the core paused it, and for writing while output waits."""
+        if self.lost:
+            return
+        events = selectors.EVENT_READ if self.reading else 0
+        if self.out:
+            events |= selectors.EVENT_WRITE
+        if events == self.interest:
+            return
+        selector = self.driver.selector
+        if self.interest == 0:
+            selector.register(self.sock, events, self.on_ready)
+        elif events == 0:
+            selector.unregister(self.sock)
+        else:
+            selector.modify(self.sock, events, self.on_ready)
+        self.interest = events
+
+    def shutdown(self, now: float) -> None:
+        self.core.shutdown(now)
+        self._flush()
+
+    def abort(self) -> None:
+        if not self.lost:
+            self.out.clear()
+            self._connection_lost()
+
+    # the loop after every call into the core
+
+    def _flush(self) -> None:
+        core = self.core
+        data = core.data_to_send()
+        if data and not self.lost:
+            self.out += data
+        for event in core.events_received():
+            kind = type(event)
+            if kind is StartApp:
+                self._start_app(event)  # type: ignore[arg-type]
+            elif kind is WakeApp:
+                run = self.runs.get(event.cycle)  # type: ignore[union-attr]
+                if run is not None:
+                    run.wake()
+            elif kind is PauseReading:
+                self.reading = False
+            elif kind is ResumeReading:
+                self.reading = True
+            elif kind is SendEOF:
+                self.want_eof = True
+            elif kind is CloseConnection:
+                self.want_close = True
+            else:
+                self.driver.report(event)
+        if not self.lost:
+            if self.out or self.want_close or self.want_eof:
+                self._write_some()
+            else:
+                self._update_interest()
+        deadline = core.next_deadline()
+        if (
+            deadline is not None
+            and not self.lost
+            and (self.timer_at is None or deadline < self.timer_at)
+        ):
+            self.timer_at = deadline
+            self.driver.schedule(self, deadline)
+
+    def on_timer(self, now: float) -> None:
+        if self.lost or self.timer_at is None or now < self.timer_at:
+            return  # a stale heap entry: the connection closed or re-armed earlier
+        self.timer_at = None
+        self.core.handle_timer(now)
+        self._flush()
+
+    # app side (each method runs on the I/O thread; _AppRun calls them through call_in_io)
+
+    def _start_app(self, event: StartApp) -> None:
+        run = _AppRun(self, event.cycle)
+        self.runs[event.cycle] = run
+        self.driver.loop.call_soon_threadsafe(self._create_task, run, event.scope)
+
+    def _create_task(self, run: _AppRun, scope: dict[str, Any]) -> None:
+        task = self.driver.loop.create_task(self._run_app(run, scope))
+        tasks = self.driver.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run_app(self, run: _AppRun, scope: dict[str, Any]) -> None:
+        exc: BaseException | None = None
+        try:
+            await self.driver.app(scope, run.receive, run.send)
+        except ClientDisconnected:
+            pass
+        except Exception as error:
+            exc = error
+            error_log.error("Exception in ASGI application", exc_info=error)
+        finally:
+            self.driver.call_in_io(self._app_finished, run, exc)
+
+    def _app_finished(self, run: _AppRun, exc: BaseException | None) -> None:
+        del self.runs[run.cycle]
+        self.core.app_finished(run.cycle, exc, time.time())
+        self._flush()
+
+    def _receive(self, run: _AppRun, future: asyncio.Future[dict[str, Any] | None]) -> None:
+        message = self.core.message_for_app(run.cycle)
+        self._flush()
+        if message is None:
+            run.waiter = future
+        else:
+            self.driver.loop.call_soon_threadsafe(_resolve, future, message)
+
+    def _send(
+        self, run: _AppRun, message: MutableMapping[str, Any], future: asyncio.Future[None]
+    ) -> None:
+        try:
+            self.core.message_from_app(run.cycle, message, time.time())
+        except Exception as exc:
+            self._flush()
+            self.driver.loop.call_soon_threadsafe(_reject, future, exc)
+            return
+        self._flush()
+        if len(self.out) > WRITE_HIGH_WATER_BYTES and not self.lost:
+            self.write_waiters.append(future)
+        else:
+            self.driver.loop.call_soon_threadsafe(_resolve, future, None)
+
+    def _release_writers(self) -> None:
+        waiters, self.write_waiters = self.write_waiters, []
+        for waiter in waiters:
+            self.driver.loop.call_soon_threadsafe(_resolve, waiter, None)
+
+
+# ---------------------------------------------------------------------- one app call
+
+
+class _AppRun:
+    """``receive`` and ``send`` for one cycle; they run on the app loop."""
+
+    __slots__ = ("connection", "cycle", "waiter")
+
+    def __init__(self, connection: _Connection, cycle: HTTPCycle) -> None:
+        self.connection = connection
+        self.cycle = cycle
+        self.waiter: asyncio.Future[dict[str, Any] | None] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        connection = self.connection
+        while True:
+            future: asyncio.Future[dict[str, Any] | None] = connection.driver.loop.create_future()
+            connection.driver.call_in_io(connection._receive, self, future)
+            message = await future
+            if message is not None:
+                return message
+
+    def wake(self) -> None:
+        """On the I/O thread: answer a waiting ``receive()`` with None, so it asks again."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            self.connection.driver.loop.call_soon_threadsafe(_resolve, waiter, None)
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        connection = self.connection
+        future: asyncio.Future[None] = connection.driver.loop.create_future()
+        connection.driver.call_in_io(connection._send, self, message, future)
+        await future
