@@ -176,6 +176,7 @@ class HTTP11Handler:
         self._reading_paused = False
         self._pipeline_waiting = False
         self._keep_alive = True
+        self._input_closed = False
 
     # ------------------------------------------------------------------ network side
 
@@ -188,6 +189,8 @@ class HTTP11Handler:
         if phase == IDLE:
             self.phase = HEADERS
             self._deadline = now + self._settings.header_timeout_s
+        if self._input_closed:
+            return
         self._conn.receive_data(data)
         self._process(now)
 
@@ -245,6 +248,11 @@ class HTTP11Handler:
                 self._request_complete(now)
                 if self.phase != CYCLE:
                     return
+                if conn.their_state is h11.MUST_CLOSE:
+                    # RFC 9112 §9.6: a request after one with "Connection: close" is never
+                    # answered; what follows it is read and dropped.
+                    self._input_closed = True
+                    return
             elif event is h11.NEED_DATA:
                 return
             elif event is h11.PAUSED:
@@ -262,18 +270,24 @@ class HTTP11Handler:
         if version[:2] != b"1.":
             self._reject(505, f"HTTP/{version.decode('ascii')} is not supported", now)
             return False
-        method = request.method.decode("ascii")
         full_items = getattr(request.headers, "_full_items", None)
         if full_items is not None:
             headers = [(name, value) for _, name, value in full_items]
         else:  # pragma: no cover - another h11 layout
             headers = list(request.headers)
+        # h11 enforces max_incomplete_event_size only on a head it is still waiting for; a
+        # head that arrived whole is measured here, so the limit holds however it arrived.
+        head_bytes = len(request.method) + len(request.target) + 14
         has_te = has_cl = False
-        for name, _ in headers:
+        for name, value in headers:
+            head_bytes += len(name) + len(value) + 4
             if name == b"transfer-encoding":
                 has_te = True
             elif name == b"content-length":
                 has_cl = True
+        if head_bytes > self._settings.max_header_bytes:
+            self._reject(431, "the request head is too large", now)
+            return False
         if has_te and has_cl:
             # RFC 9112 §6.1: a server MAY reject a request with both, and MUST close after.
             self._reject(400, "both Transfer-Encoding and Content-Length", now)
@@ -282,6 +296,7 @@ class HTTP11Handler:
             # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
             self._reject(400, "Transfer-Encoding in an HTTP/1.0 request", now)
             return False
+        method = request.method.decode("ascii")
         if method == "CONNECT":
             self._reject(501, "CONNECT is not supported", now)
             return False
@@ -369,7 +384,9 @@ class HTTP11Handler:
             # RFC 9110 §10.1.1: the client waits for 100 before sending its body; send it only
             # now that the app asks for the body.
             self._output.append(
-                self._conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+                self._conn.send(
+                    h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+                )
             )
         cycle.app_waiting = True
         return None

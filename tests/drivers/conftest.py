@@ -1,0 +1,120 @@
+"""One suite, two drivers: every test here runs against both over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from sansio_asgi import Config, Server
+from sansio_asgi.drivers.sockets import bind_socket
+
+DEADLINE_S = 10.0
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = DEADLINE_S) -> None:
+    """Poll ``predicate`` until it holds, failing the test at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.005)
+
+
+class Running:
+    def __init__(self, server: Server, port: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.port = port
+        self.loop = loop
+        self.url = f"http://127.0.0.1:{port}"
+
+    def connect(self, timeout_s: float = DEADLINE_S) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s)
+        return sock
+
+
+@contextmanager
+def running_server(app: Any, **options: Any) -> Iterator[Running]:
+    config = Config(app=app, port=0, **options)
+    server = Server(config)
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    loops: list[asyncio.AbstractEventLoop] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        async def main() -> None:
+            loops.append(asyncio.get_running_loop())
+            await server.serve(sockets=[sock])
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or bool(errors))
+    if errors:
+        raise errors[0]
+    try:
+        yield Running(server, port, loops[0])
+    finally:
+        loops[0].call_soon_threadsafe(server.request_stop)
+        thread.join(DEADLINE_S)
+        assert not thread.is_alive(), "the server did not stop"
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture(params=["asyncio", "selectors"])
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def serve(driver: str) -> Callable[..., Any]:
+    def start(app: Any, **options: Any) -> Any:
+        return running_server(app, driver=driver, **options)
+
+    return start
+
+
+def read_until_close(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read one content-length or chunked response; return (head, body)."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-head: {buffer!r}"
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    lower = head.lower()
+    if b"content-length:" in lower:
+        length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            assert chunk
+            rest += chunk
+        return head, rest[:length]
+    if b"transfer-encoding: chunked" in lower:
+        while not rest.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk
+            rest += chunk
+        return head, rest
+    return head, rest
