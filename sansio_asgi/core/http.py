@@ -71,7 +71,7 @@ STREAMING = "streaming"  # the head and some body are on the wire
 DONE = "done"
 
 
-_date_cache: tuple[int, bytes] = (0, b"")
+_date_cache: tuple[int, bytes] = (-1, b"")
 
 
 def http_date(now: float) -> bytes:
@@ -84,21 +84,30 @@ def http_date(now: float) -> bytes:
 
 
 def error_response(
-    status: int, detail: str, *, now: float, server_header: bool, date_header: bool
+    status: int,
+    detail: str,
+    *,
+    now: float,
+    server_header: bool,
+    date_header: bool,
+    head: bool = False,
 ) -> bytes:
-    """A complete ``connection: close`` response with a short text body."""
+    """A complete ``connection: close`` response with a short text body (none for HEAD)."""
     reason = REASONS.get(status, b"")
     body = reason + b"\n"
     if detail:
         body = reason + b": " + detail[:200].encode("ascii", "backslashreplace") + b"\n"
-    head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
     if server_header:
-        head.append(b"server: sansio-asgi\r\n")
+        lines.append(b"server: sansio-asgi\r\n")
     if date_header:
-        head.append(b"date: " + http_date(now) + b"\r\n")
-    head.append(b"content-type: text/plain; charset=utf-8\r\n")
-    head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-    return b"".join(head) + body
+        lines.append(b"date: " + http_date(now) + b"\r\n")
+    lines.append(b"content-type: text/plain; charset=utf-8\r\n")
+    lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+    if head:
+        # RFC 9110 §9.3.2: the response to HEAD has the headers a GET would get, no content.
+        return b"".join(lines)
+    return b"".join(lines) + body
 
 
 class HTTPCycle:
@@ -557,6 +566,7 @@ class HTTP11Handler:
                 now=now,
                 server_header=self._settings.server_header,
                 date_header=self._settings.date_header,
+                head=cycle.method == "HEAD",
             )
         )
         self._finish_response(cycle, now, complete=False)
@@ -575,6 +585,7 @@ class HTTP11Handler:
                     now=now,
                     server_header=self._settings.server_header,
                     date_header=self._settings.date_header,
+                    head=cycle is not None and cycle.method == "HEAD",
                 )
             )
         if cycle is None:

@@ -1,0 +1,965 @@
+"""The HTTP/1.1 core, one behaviour per test, asserting on bytes, messages and events."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from sansio_asgi.core import (
+    ASGIProtocolError,
+    ClientDisconnected,
+    ContentLengthExceeded,
+    ProtocolSettings,
+)
+from sansio_asgi.core.events import (
+    AppMisbehaved,
+    CloseConnection,
+    PauseReading,
+    RequestRejected,
+    ResponseCompleted,
+    ResumeReading,
+    SendEOF,
+    StartApp,
+    WakeApp,
+)
+
+from .helpers import Harness, parse_response, parse_responses, request
+
+GET = request()
+CHUNKED = (("Host", "example.com"), ("Transfer-Encoding", "chunked"))
+DATE_0 = b"Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def post(body: bytes, *extra: tuple[str, str]) -> bytes:
+    headers = (("Host", "example.com"), ("Content-Length", str(len(body))), *extra)
+    return request("POST", "/upload", headers, body)
+
+
+def kinds(events: Sequence[object]) -> list[str]:
+    return [type(event).__name__ for event in events]
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+def test_request_without_body_is_one_empty_final_message() -> None:
+    h = Harness()
+    h.feed(GET)
+    assert h.read_request(h.cycle()) == [{"type": "http.request", "body": b"", "more_body": False}]
+
+
+def test_content_length_body_reaches_app_as_bytes() -> None:
+    h = Harness()
+    h.feed(post(b"hello"))
+    [message] = h.read_request(h.cycle())
+    assert message == {"type": "http.request", "body": b"hello", "more_body": False}
+    assert type(message["body"]) is bytes
+
+
+def test_content_length_body_in_pieces_sets_more_body() -> None:
+    h = Harness()
+    head = post(b"hello world")[: -len(b"hello world")]
+    h.feed(head + b"hello")
+    cycle = h.cycle()
+    assert h.message_for_app(cycle) == {"type": "http.request", "body": b"hello", "more_body": True}
+    assert h.message_for_app(cycle) is None
+    h.feed(b" wor")
+    h.feed(b"ld")
+    message = h.message_for_app(cycle)
+    assert message == {"type": "http.request", "body": b" world", "more_body": False}
+    assert type(message["body"]) is bytes
+
+
+def test_chunked_body_is_dechunked() -> None:
+    h = Harness()
+    h.feed(request("POST", "/", CHUNKED, b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n"))
+    [message] = h.read_request(h.cycle())
+    assert message == {"type": "http.request", "body": b"hello world", "more_body": False}
+    assert type(message["body"]) is bytes
+
+
+def test_chunked_body_chunk_by_chunk() -> None:
+    h = Harness()
+    h.feed(request("POST", "/", CHUNKED, b"5\r\nhello\r\n"))
+    cycle = h.cycle()
+    assert h.message_for_app(cycle) == {"type": "http.request", "body": b"hello", "more_body": True}
+    h.feed(b"6\r\n world\r\n")
+    assert h.message_for_app(cycle) == {
+        "type": "http.request",
+        "body": b" world",
+        "more_body": True,
+    }
+    h.feed(b"0\r\n\r\n")
+    assert h.message_for_app(cycle) == {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_body_fed_byte_by_byte_is_bytes() -> None:
+    h = Harness()
+    h.feed_pieces(post(b"abcdef"), 1)
+    [message] = h.read_request(h.cycle())
+    assert message == {"type": "http.request", "body": b"abcdef", "more_body": False}
+    assert type(message["body"]) is bytes
+
+
+def test_body_above_high_water_pauses_reading_and_app_read_resumes() -> None:
+    h = Harness(ProtocolSettings(body_buffer_high_water_bytes=100))
+    body = b"x" * 300
+    h.feed(post(body)[: -len(body)] + body[:100])
+    cycle = h.cycle()
+    assert kinds(h.take_events()) == ["StartApp"]
+    h.feed(body[100:101])
+    assert h.take_events() == [PauseReading()]
+    message = h.message_for_app(cycle)
+    assert message == {"type": "http.request", "body": body[:101], "more_body": True}
+    assert h.take_events() == [ResumeReading()]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_large_body_in_small_pieces_keeps_buffer_bounded(framing: str) -> None:
+    """A driver that honours Pause/ResumeReading: unread body never exceeds high water + 1 feed."""
+    high_water, piece, total = 1000, 64, 20_000
+    h = Harness(ProtocolSettings(body_buffer_high_water_bytes=high_water))
+    payload = bytes(i % 251 for i in range(total))
+    # payload_at[n]: how many payload bytes the first n bytes of the wire carry.
+    if framing == "chunked":
+        head = request("POST", "/", CHUNKED)
+        wire, payload_at = b"", [0]
+        for i in range(0, total, 100):
+            size_line = b"%x\r\n" % len(payload[i : i + 100])
+            wire += size_line + payload[i : i + 100] + b"\r\n"
+            payload_at += [i] * len(size_line) + list(range(i + 1, i + 101)) + [i + 100] * 2
+        wire += b"0\r\n\r\n"
+        payload_at += [total] * 5
+    else:
+        head = post(payload)[:-total]
+        wire, payload_at = payload, list(range(total + 1))
+    assert len(payload_at) == len(wire) + 1
+    h.feed(head)
+    cycle = h.cycle()
+    received = b""
+    fed = 0
+    paused = False
+    done = False
+    while not done:
+        if not paused and fed < len(wire):
+            h.feed(wire[fed : fed + piece])
+            fed = min(fed + piece, len(wire))
+        else:
+            message = h.message_for_app(cycle)
+            assert message is not None, "the core paused reading but has nothing for the app"
+            received += message["body"]
+            done = not message["more_body"]
+        for event in h.take_events():
+            if isinstance(event, PauseReading):
+                paused = True
+            elif isinstance(event, ResumeReading):
+                paused = False
+        assert payload_at[fed] - len(received) <= high_water + piece
+    assert received == payload
+    assert h.of_type(PauseReading), "a 20 kB body against a 1 kB high water never paused"
+
+
+# ---------------------------------------------------------------- keep-alive and pipelining
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    h = Harness()
+    h.feed(request("GET", "/first") + request("GET", "/second"))
+    assert [s.scope["path"] for s in h.start_apps()] == ["/first"]
+    assert kinds(h.take_events()) == ["StartApp", "PauseReading"]
+    first = h.cycle()
+    h.read_request(first)
+    h.start(first, 200, [(b"content-length", b"5")])
+    h.body(first, b"fir", more_body=True)
+    assert len(h.start_apps()) == 1, "second app started before the first response completed"
+    h.body(first, b"st")
+    assert kinds(h.take_events()) == ["ResponseCompleted", "ResumeReading", "StartApp"]
+    second = h.cycle()
+    assert h.scope()["path"] == "/second"
+    h.read_request(second)
+    h.respond(second, 200, [(b"content-length", b"6")], b"second")
+    [r1, r2] = parse_responses(h.sent, ["GET", "GET"], eof=False)
+    assert (r1.status, r1.body, r2.status, r2.body) == (200, b"first", 200, b"second")
+    assert not h.of_type(SendEOF)
+
+
+def test_keep_alive_serves_a_second_request_on_the_connection() -> None:
+    h = Harness()
+    h.feed(GET)
+    h.respond(h.cycle(), body=b"one")
+    h.feed(request("GET", "/two"))
+    assert len(h.start_apps()) == 2
+    h.respond(h.cycle(), body=b"two")
+    assert [r.body for r in parse_responses(h.sent, ["GET", "GET"], eof=False)] == [b"one", b"two"]
+
+
+@pytest.mark.parametrize("separately", [False, True], ids=["same-feed", "later-feed"])
+def test_request_pipelined_after_connection_close_is_never_answered(separately: bool) -> None:
+    h = Harness()
+    first = request("GET", "/first", (("Host", "example.com"), ("Connection", "close")))
+    second = request("GET", "/second")
+    if separately:
+        h.feed(first)
+        h.feed(second)
+    else:
+        h.feed(first + second)
+    assert len(h.start_apps()) == 1
+    assert not h.sent, "the core answered before the app did"
+    cycle = h.cycle()
+    assert h.read_request(cycle) == [{"type": "http.request", "body": b"", "more_body": False}]
+    h.respond(cycle, 200, [(b"content-length", b"2")], b"ok")
+    [response] = parse_responses(h.sent, ["GET", "GET"])
+    assert (response.status, response.body) == (200, b"ok")
+    assert response.get(b"connection") == b"close"
+    assert len(h.start_apps()) == 1
+    assert h.of_type(SendEOF)
+
+
+def test_http10_without_keep_alive_closes_after_response() -> None:
+    h = Harness()
+    h.feed(request("GET", "/", (), version="1.0"))
+    cycle = h.cycle()
+    h.respond(cycle, 200, [(b"content-length", b"2")], b"ok")
+    events = h.take_events()
+    assert kinds(events)[-2:] == ["ResponseCompleted", "SendEOF"]
+    response = parse_response(h.sent)
+    assert (response.status, response.body) == (200, b"ok")
+    assert response.get(b"connection") == b"close"
+
+
+def test_keep_alive_timeout_sends_eof_then_closes_after_linger() -> None:
+    s = ProtocolSettings(keep_alive_timeout_s=5.0, linger_timeout_s=2.0)
+    h = Harness(s, now=100.0)
+    h.feed(GET)
+    h.respond(h.cycle(), body=b"ok", now=101.0)
+    h.take_events()
+    assert h.protocol.next_deadline() == 106.0
+    h.timer(105.9)
+    assert h.take_events() == []
+    h.timer(106.0)
+    assert h.take_events() == [SendEOF()]
+    assert h.protocol.next_deadline() == 108.0
+    h.timer(107.9)
+    assert h.take_events() == []
+    h.timer(108.0)
+    assert h.take_events() == [CloseConnection()]
+    assert h.protocol.next_deadline() is None
+
+
+def test_keep_alive_timeout_then_client_eof_closes() -> None:
+    h = Harness()
+    h.feed(GET)
+    h.respond(h.cycle())
+    h.take_events()
+    h.timer(h.settings.keep_alive_timeout_s)
+    assert h.take_events() == [SendEOF()]
+    h.eof()
+    assert h.take_events() == [CloseConnection()]
+
+
+# ---------------------------------------------------------------- 100-continue
+
+
+def expect_100(body_length: int = 5) -> bytes:
+    headers = (
+        ("Host", "example.com"),
+        ("Content-Length", str(body_length)),
+        ("Expect", "100-continue"),
+    )
+    return request("POST", "/", headers)
+
+
+def test_100_continue_is_sent_when_the_app_first_asks_for_the_body() -> None:
+    h = Harness()
+    h.feed(expect_100())
+    cycle = h.cycle()
+    assert h.take_sent() == b""
+    assert h.message_for_app(cycle) is None
+    interim = h.take_sent()
+    assert interim.startswith(b"HTTP/1.1 100 ") and interim.endswith(b"\r\n\r\n")
+    assert interim.count(b"\r\n") == 2
+    assert h.message_for_app(cycle) is None
+    assert h.take_sent() == b"", "100 Continue sent twice"
+    h.feed(b"hello")
+    assert h.message_for_app(cycle) == {
+        "type": "http.request",
+        "body": b"hello",
+        "more_body": False,
+    }
+    h.respond(cycle, 200, [(b"content-length", b"0")])
+    [response] = parse_responses(h.sent, ["POST"], eof=False)
+    assert (response.informational, response.status) == ([100], 200)
+    assert response.get(b"connection") is None
+    assert not h.of_type(SendEOF)
+
+
+def test_100_continue_status_line_has_its_reason_phrase() -> None:
+    h = Harness()
+    h.feed(expect_100())
+    h.message_for_app(h.cycle())
+    assert h.take_sent() == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def test_100_continue_never_sent_if_app_answers_without_reading() -> None:
+    h = Harness()
+    h.feed(expect_100())
+    cycle = h.cycle()
+    h.respond(cycle, 413, [(b"content-length", b"0")])
+    assert b" 100 " not in h.sent
+    response = parse_response(h.sent, "POST")
+    assert (response.informational, response.status) == ([], 413)
+    assert response.get(b"connection") == b"close"
+    assert h.of_type(SendEOF)
+
+
+def test_100_continue_ignored_for_http10() -> None:
+    h = Harness()
+    h.feed(request("POST", "/", (("Content-Length", "2"), ("Expect", "100-continue")), b"", "1.0"))
+    assert h.message_for_app(h.cycle()) is None
+    assert h.sent == b""
+
+
+# ---------------------------------------------------------------- response framing
+
+
+def test_head_response_has_no_body_and_keeps_content_length() -> None:
+    h = Harness()
+    h.feed(request("HEAD", "/"))
+    h.respond(h.cycle(), 200, [(b"content-length", b"11")], b"hello world")
+    assert not h.sent.endswith(b"hello world")
+    assert h.sent.endswith(b"\r\n\r\n")
+    response = parse_response(h.sent, "HEAD", eof=False)
+    assert (response.status, response.body) == (200, b"")
+    assert response.get(b"content-length") == b"11"
+    assert not h.of_type(SendEOF)
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_204_and_304_have_no_body_on_the_wire(status: int) -> None:
+    h = Harness()
+    h.feed(GET)
+    h.start(h.cycle(), status)
+    h.body(h.cycle(), b"ignored", more_body=True)
+    h.body(h.cycle(), b"also")
+    assert b"ignored" not in h.sent and b"also" not in h.sent
+    assert h.sent.endswith(b"\r\n\r\n")
+    response = parse_response(h.sent, eof=False)
+    assert (response.status, response.body) == (status, b"")
+    assert response.get(b"transfer-encoding") is None
+
+
+def test_no_content_length_is_chunked_on_http11() -> None:
+    h = Harness(ProtocolSettings(server_header=False, date_header=False))
+    h.feed(GET)
+    h.start(h.cycle(), 200, [(b"content-type", b"text/plain")])
+    h.body(h.cycle(), b"hello", more_body=True)
+    h.body(h.cycle(), b"")
+    assert h.sent == (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert not h.of_type(SendEOF)
+
+
+def test_no_content_length_is_close_delimited_on_http10() -> None:
+    h = Harness(ProtocolSettings(server_header=False, date_header=False))
+    h.feed(request("GET", "/", (), version="1.0"))
+    h.start(h.cycle(), 200)
+    h.body(h.cycle(), b"hello", more_body=True)
+    h.body(h.cycle(), b" world")
+    assert h.sent == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world"
+    assert h.of_type(SendEOF)
+
+
+@pytest.mark.parametrize("value", [b"chunked", b"gzip, chunked", b"identity"])
+def test_app_transfer_encoding_is_ignored(value: bytes) -> None:
+    h = Harness(ProtocolSettings(server_header=False, date_header=False))
+    h.feed(GET)
+    h.respond(h.cycle(), 200, [(b"transfer-encoding", value), (b"content-length", b"2")], b"ok")
+    assert h.sent == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+def test_app_transfer_encoding_without_length_gets_server_chunking() -> None:
+    h = Harness(ProtocolSettings(server_header=False, date_header=False))
+    h.feed(GET)
+    h.respond(h.cycle(), 200, [(b"Transfer-Encoding", b"gzip")], b"ok")
+    response = parse_response(h.sent, eof=False)
+    assert response.get_all(b"transfer-encoding") == [b"chunked"]
+    assert response.body == b"ok"
+
+
+@pytest.mark.parametrize(
+    "pieces", [[b"0123456789"], [b"01234", b"56789"], [b"012", b"34", b"5"]], ids=str
+)
+def test_body_longer_than_content_length_raises_and_closes(pieces: list[bytes]) -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.start(cycle, 200, [(b"content-length", b"5")])
+    with pytest.raises(ContentLengthExceeded):
+        for piece in pieces:
+            h.body(cycle, piece, more_body=True)
+    head, _, body = h.sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert len(body) <= 5
+    assert b"01234"[: len(body)] == body
+    assert h.of_type(SendEOF)
+    [completed] = h.of_type(ResponseCompleted)
+    assert not completed.complete
+
+
+def test_body_shorter_than_content_length_raises_and_closes() -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.start(cycle, 200, [(b"content-length", b"5")])
+    h.body(cycle, b"abc", more_body=True)
+    with pytest.raises(ContentLengthExceeded):
+        h.body(cycle, b"")
+    assert h.sent.endswith(b"\r\n\r\nabc")
+    assert h.of_type(SendEOF)
+    assert issubclass(ContentLengthExceeded, ASGIProtocolError)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-evil", b"a\r\nset-cookie: pwned=1"),
+        (b"x-evil", b"a\nset-cookie: pwned=1"),
+        (b"x-evil", b"a\rb"),
+        (b"x-evil", b"a\x00b"),
+        (b"x-evil\r\nset-cookie", b"pwned=1"),
+        (b"bad name", b"v"),
+        (b"bad:name", b"v"),
+        (b"", b"v"),
+        (b"x-\x00", b"v"),
+    ],
+    ids=repr,
+)
+def test_header_injection_raises_and_writes_nothing(header: tuple[bytes, bytes]) -> None:
+    h = Harness()
+    h.feed(GET)
+    with pytest.raises(ASGIProtocolError, match=r"http\.response\.start"):
+        h.start(h.cycle(), 200, [header])
+    assert h.sent == b""
+    assert b"pwned" not in h.sent
+
+
+# ---------------------------------------------------------------- server and date headers
+
+
+def respond_ok(
+    settings: ProtocolSettings | None = None,
+    now: float = 0.0,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
+    h = Harness(settings, now=now)
+    h.feed(GET)
+    h.respond(h.cycle(), 200, headers, b"ok")
+    return h.sent
+
+
+def test_server_and_date_headers_by_default() -> None:
+    for now, date in [(784111777.0, b"Sun, 06 Nov 1994 08:49:37 GMT"), (0.0, DATE_0)]:
+        response = parse_response(respond_ok(now=now), eof=False)
+        assert response.get(b"server") == b"sansio-asgi"
+        assert response.get(b"date") == date
+
+
+def test_date_header_of_first_response_in_a_fresh_process() -> None:
+    """The first date the process formats, at now=0, is the epoch (not a stale cache)."""
+    code = (
+        "from tests.core.test_http import respond_ok\n"
+        "from tests.core.helpers import parse_response\n"
+        "print(parse_response(respond_ok(now=0.0), eof=False).get(b'date'))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        cwd=root,
+    )
+    assert out.stdout.strip() == repr(DATE_0)
+
+
+def test_server_header_can_be_disabled() -> None:
+    response = parse_response(respond_ok(ProtocolSettings(server_header=False)), eof=False)
+    assert response.get(b"server") is None
+    assert response.get(b"date") is not None
+
+
+def test_date_header_can_be_disabled() -> None:
+    response = parse_response(respond_ok(ProtocolSettings(date_header=False)), eof=False)
+    assert response.get(b"date") is None
+    assert response.get(b"server") == b"sansio-asgi"
+
+
+def test_app_server_and_date_headers_are_not_duplicated() -> None:
+    headers = [(b"Server", b"mine"), (b"date", b"Mon, 01 Jan 2024 00:00:00 GMT")]
+    response = parse_response(respond_ok(headers=headers), eof=False)
+    assert response.get_all(b"server") == [b"mine"]
+    assert response.get_all(b"date") == [b"Mon, 01 Jan 2024 00:00:00 GMT"]
+
+
+def test_error_responses_honour_server_and_date_settings() -> None:
+    h = Harness(ProtocolSettings(server_header=False, date_header=False))
+    h.feed(b"GARBAGE\r\n\r\n")
+    response = parse_response(h.sent)
+    assert response.get(b"server") is None and response.get(b"date") is None
+
+
+# ---------------------------------------------------------------- bad requests
+
+
+BAD_REQUESTS = {
+    "malformed-request-line": (b"GARBAGE\r\n\r\n", 400),
+    "bad-version-token": (b"GET / HTTQ/1.1\r\nHost: a\r\n\r\n", 400),
+    "missing-host": (b"GET / HTTP/1.1\r\n\r\n", 400),
+    "te-and-cl": (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        400,
+    ),
+    "unknown-coding": (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    "http2-version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+}
+
+
+def assert_rejected(h: Harness, status: int) -> None:
+    response = parse_response(h.sent)
+    assert response.status == status
+    assert response.get(b"connection") == b"close"
+    assert response.get(b"content-type") == b"text/plain; charset=utf-8"
+    assert 0 < len(response.body) < 300
+    assert response.body.startswith(response.reason)
+    assert not h.start_apps()
+    [rejected] = h.of_type(RequestRejected)
+    assert rejected.status == status
+    assert rejected.client == ("127.0.0.1", 50000)
+    assert kinds(h.events)[-1] == "SendEOF"
+
+
+@pytest.mark.parametrize("name", BAD_REQUESTS)
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_bad_request_gets_error_response_and_close(name: str, bytewise: bool) -> None:
+    data, status = BAD_REQUESTS[name]
+    h = Harness()
+    if bytewise:
+        h.feed_pieces(data, 1)
+    else:
+        h.feed(data)
+    assert_rejected(h, status)
+
+
+@pytest.mark.parametrize("size", [1, 100, None], ids=["bytewise", "pieces", "whole"])
+def test_headers_larger_than_max_header_bytes_get_431(size: int | None) -> None:
+    h = Harness(ProtocolSettings(max_header_bytes=1024))
+    data = request("GET", "/", (("Host", "a"), ("X-Big", "b" * 4000)))
+    if size is None:
+        h.feed(data)
+    else:
+        h.feed_pieces(data, size)
+    assert_rejected(h, 431)
+
+
+def test_headers_just_under_max_header_bytes_are_accepted() -> None:
+    h = Harness(ProtocolSettings(max_header_bytes=1024))
+    h.feed(request("GET", "/", (("Host", "a"), ("X-Big", "b" * 900))))
+    assert len(h.start_apps()) == 1
+
+
+def test_slow_headers_get_408_and_close() -> None:
+    h = Harness(ProtocolSettings(header_timeout_s=10.0), now=50.0)
+    h.feed(b"GET / HTTP/1.1\r\nHost: a\r\n", now=51.0)
+    assert h.protocol.next_deadline() == 61.0
+    h.timer(60.9)
+    assert h.sent == b"" and h.events == []
+    h.timer(61.0)
+    assert_rejected(h, 408)
+
+
+def test_idle_connection_without_bytes_closes_silently_at_header_timeout() -> None:
+    h = Harness(ProtocolSettings(header_timeout_s=10.0), now=50.0)
+    assert h.protocol.next_deadline() == 60.0
+    h.timer(60.0)
+    assert h.sent == b""
+    assert h.events == [SendEOF()]
+
+
+def test_bad_chunked_body_after_start_app_closes() -> None:
+    h = Harness()
+    h.feed(request("POST", "/", CHUNKED, b"zz\r\n"))
+    assert len(h.start_apps()) == 1
+    response = parse_response(h.sent, "POST")
+    assert response.status == 400
+    assert h.of_type(SendEOF)
+    assert h.message_for_app(h.cycle()) == {"type": "http.disconnect"}
+
+
+# ---------------------------------------------------------------- app mistakes (ASGI E1)
+
+
+START = {"type": "http.response.start", "status": 200}
+BODY = {"type": "http.response.body", "body": b"x", "more_body": True}
+
+APP_MISTAKES = {
+    "unknown-type": ([], {"type": "http.response.bogus"}, ["http.response.bogus", "ASGI HTTP"]),
+    "websocket-type": ([], {"type": "websocket.accept"}, ["websocket.accept", "ASGI HTTP spec"]),
+    "missing-status": ([], {"type": "http.response.start"}, ["http.response.start", "status"]),
+    "str-status": (
+        [],
+        {"type": "http.response.start", "status": "200"},
+        ["http.response.start", "ASGI HTTP spec"],
+    ),
+    "status-too-low": ([], {**START, "status": 99}, ["http.response.start", "status"]),
+    "status-1xx": ([], {**START, "status": 101}, ["http.response.start", "status"]),
+    "status-too-high": ([], {**START, "status": 600}, ["http.response.start", "status"]),
+    "str-header-name": (
+        [],
+        {**START, "headers": [("x-a", b"1")]},
+        ["http.response.start", "ASGI HTTP spec", "names must be bytes"],
+    ),
+    "str-header-value": (
+        [],
+        {**START, "headers": [(b"x-a", "1")]},
+        ["http.response.start", "ASGI HTTP spec", "values must be bytes"],
+    ),
+    "headers-not-pairs": (
+        [],
+        {**START, "headers": [(b"x-a",)]},
+        ["http.response.start", "ASGI HTTP spec"],
+    ),
+    "headers-a-dict": (
+        [],
+        {**START, "headers": {b"x-a": b"1"}},
+        ["http.response.start", "ASGI HTTP spec"],
+    ),
+    "second-start": ([START], START, ["http.response.start", "ASGI HTTP spec", "twice"]),
+    "start-while-streaming": (
+        [START, BODY],
+        START,
+        ["http.response.start", "ASGI HTTP spec", "twice"],
+    ),
+    "body-before-start": ([], BODY, ["http.response.body", "ASGI HTTP spec", "before"]),
+    "str-body": (
+        [START],
+        {"type": "http.response.body", "body": "x"},
+        ["http.response.body", "ASGI HTTP spec"],
+    ),
+    "int-more-body": (
+        [START],
+        {"type": "http.response.body", "more_body": 1},
+        ["http.response.body", "ASGI HTTP spec"],
+    ),
+    "trailers-unsupported": (
+        [],
+        {**START, "trailers": True},
+        ["http.response.start", "trailers"],
+    ),
+    "non-dict": ([], ["http.response.start", 200], ["dict", "ASGI spec"]),
+    "none": ([], None, ["dict", "ASGI spec"]),
+    "missing-type": ([], {"status": 200}, ["type", "ASGI spec"]),
+    "non-str-type": ([], {"type": b"http.response.start"}, ["type", "ASGI spec"]),
+    "unhashable-type": ([], {"type": ["http.response.start"]}, ["type", "ASGI spec"]),
+}
+
+
+@pytest.mark.parametrize("name", APP_MISTAKES)
+def test_invalid_app_message_raises_naming_the_rule(name: str) -> None:
+    before, message, fragments = APP_MISTAKES[name]
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    for ok in before:
+        h.message_from_app(cycle, ok)
+    sent = h.take_sent()
+    with pytest.raises(ASGIProtocolError) as info:
+        h.message_from_app(cycle, message)
+    assert type(info.value) is ASGIProtocolError
+    for fragment in fragments:
+        assert fragment in str(info.value)
+    assert h.take_sent() == b"", "an invalid message put bytes on the wire"
+    if not sent:
+        # Nothing was written yet: the app's failure can still become a clean 500.
+        h.app_finished(cycle, info.value)
+        assert parse_response(h.sent).status == 500
+
+
+def test_extra_keys_are_not_errors() -> None:
+    h = Harness()
+    h.feed(GET)
+    h.message_from_app(h.cycle(), {**START, "x-extra": object()})
+    h.message_from_app(h.cycle(), {"type": "http.response.body", "body": b"ok", "extra": 1})
+    assert parse_response(h.sent, eof=False).body == b"ok"
+
+
+@pytest.mark.parametrize("exc", [None, RuntimeError("boom")], ids=["returned", "raised"])
+@pytest.mark.parametrize("started", [False, True], ids=["before-start", "after-start"])
+def test_app_finishing_before_body_gets_500(exc: Exception | None, started: bool) -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    if started:
+        h.start(cycle, 201, [(b"x-app", b"1")])
+    assert h.sent == b""
+    h.app_finished(cycle, exc)
+    response = parse_response(h.sent)
+    assert response.status == 500
+    assert response.get(b"x-app") is None
+    assert response.get(b"connection") == b"close"
+    assert response.body
+    assert kinds(h.events)[-1] == "SendEOF"
+    misbehaved = h.of_type(AppMisbehaved)
+    assert len(misbehaved) == (1 if exc is None else 0)
+    [completed] = h.of_type(ResponseCompleted)
+    assert completed.status == 500
+
+
+@pytest.mark.parametrize("exc", [None, RuntimeError("boom")], ids=["returned", "raised"])
+def test_app_finishing_mid_body_closes_without_500(exc: Exception | None) -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.start(cycle)
+    h.body(cycle, b"partial", more_body=True)
+    sent = h.take_sent()
+    h.app_finished(cycle, exc)
+    assert h.take_sent() == b""
+    assert b"500" not in sent
+    assert not sent.endswith(b"0\r\n\r\n"), "an unfinished chunked response was terminated"
+    assert kinds(h.events)[-1] == "SendEOF"
+    [completed] = h.of_type(ResponseCompleted)
+    assert (completed.status, completed.complete) == (200, False)
+
+
+def test_app_finishing_after_complete_response_changes_nothing() -> None:
+    h = Harness()
+    h.feed(GET)
+    h.respond(h.cycle(), body=b"ok")
+    sent, events = h.take_sent(), h.take_events()
+    h.app_finished(h.cycle(), None)
+    h.app_finished(h.cycle(), RuntimeError("late"))
+    assert (h.take_sent(), h.take_events()) == (b"", [])
+    assert sent and kinds(events) == ["StartApp", "ResponseCompleted"]
+
+
+def test_body_after_response_completed_is_ignored() -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.respond(cycle, body=b"ok")
+    h.take_sent()
+    h.take_events()
+    h.body(cycle, b"late", more_body=True)
+    h.body(cycle, b"later")
+    assert (h.take_sent(), h.take_events()) == (b"", [])
+
+
+def test_message_for_app_after_response_is_disconnect() -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.read_request(cycle)
+    h.respond(cycle)
+    assert h.message_for_app(cycle) == {"type": "http.disconnect"}
+
+
+def test_message_for_app_after_response_without_reading_is_disconnect() -> None:
+    h = Harness()
+    h.feed(post(b"unread"))
+    cycle = h.cycle()
+    h.respond(cycle)
+    assert h.message_for_app(cycle) == {"type": "http.disconnect"}
+
+
+def test_after_client_eof_receive_is_disconnect_and_send_raises_oserror() -> None:
+    h = Harness()
+    h.feed(post(b"abc")[:-1])
+    cycle = h.cycle()
+    h.eof()
+    assert h.message_for_app(cycle) == {"type": "http.disconnect"}
+    assert issubclass(ClientDisconnected, OSError)
+    with pytest.raises(ClientDisconnected):
+        h.start(cycle)
+    assert h.sent == b""
+    assert h.events[-1] == CloseConnection()
+
+
+@pytest.mark.parametrize("stage", ["started", "streaming"])
+def test_send_after_client_eof_mid_response_raises(stage: str) -> None:
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.start(cycle)
+    if stage == "streaming":
+        h.body(cycle, b"x", more_body=True)
+    h.eof()
+    with pytest.raises(ClientDisconnected):
+        h.body(cycle, b"y")
+    [completed] = h.of_type(ResponseCompleted)
+    assert not completed.complete
+
+
+def test_wake_app_when_body_arrives_for_a_waiting_app() -> None:
+    h = Harness()
+    h.feed(post(b"hello")[:-5])
+    cycle = h.cycle()
+    h.take_events()
+    assert h.message_for_app(cycle) is None
+    h.feed(b"he")
+    assert h.take_events() == [WakeApp(cycle=cycle)]
+    h.feed(b"llo")
+    assert h.take_events() == [], "woken twice without asking again"
+    assert h.message_for_app(cycle) == {
+        "type": "http.request",
+        "body": b"hello",
+        "more_body": False,
+    }
+
+
+def test_wake_app_when_request_completes_with_empty_last_chunk() -> None:
+    h = Harness()
+    h.feed(request("POST", "/", CHUNKED, b"3\r\nabc\r\n"))
+    cycle = h.cycle()
+    assert h.read_request(cycle) == [{"type": "http.request", "body": b"abc", "more_body": True}]
+    h.take_events()
+    h.feed(b"0\r\n\r\n")
+    assert h.take_events() == [WakeApp(cycle=cycle)]
+    assert h.message_for_app(cycle) == {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_wake_app_when_client_leaves() -> None:
+    h = Harness()
+    h.feed(post(b"hello")[:-5])
+    cycle = h.cycle()
+    assert h.message_for_app(cycle) is None
+    h.take_events()
+    h.eof()
+    assert h.take_events() == [WakeApp(cycle=cycle), CloseConnection()]
+    assert h.message_for_app(cycle) == {"type": "http.disconnect"}
+
+
+def test_wake_app_when_response_completes() -> None:
+    """An app waiting for http.disconnect (after reading the whole request) is woken."""
+    h = Harness()
+    h.feed(GET)
+    cycle = h.cycle()
+    h.read_request(cycle)
+    assert h.message_for_app(cycle) is None
+    h.take_events()
+    h.start(cycle)
+    h.body(cycle, b"x", more_body=True)
+    assert h.take_events() == []
+    h.body(cycle, b"")
+    events = h.take_events()
+    assert WakeApp(cycle=cycle) in events
+    assert h.message_for_app(cycle) == {"type": "http.disconnect"}
+
+
+def test_no_wake_app_for_an_app_that_is_not_waiting() -> None:
+    h = Harness()
+    h.feed(post(b"hello")[:-5])
+    h.feed(b"hello")
+    h.respond(h.cycle())
+    assert not h.of_type(WakeApp)
+
+
+# ---------------------------------------------------------------- lingering close
+
+
+def closing_harness() -> Harness:
+    h = Harness(ProtocolSettings(linger_timeout_s=2.0), now=10.0)
+    h.feed(request("GET", "/", (("Host", "a"), ("Connection", "close"))))
+    h.respond(h.cycle(), body=b"bye")
+    assert kinds(h.take_events())[-1] == "SendEOF"
+    h.take_sent()
+    return h
+
+
+def test_lingering_close_drops_received_data() -> None:
+    h = closing_harness()
+    h.feed(request("GET", "/again"), now=11.0)
+    h.feed(b"\x00garbage\r\n\r\n", now=11.5)
+    assert (h.take_sent(), h.take_events()) == (b"", [])
+    assert len(h.start_apps()) == 1
+
+
+def test_lingering_close_ends_on_client_eof() -> None:
+    h = closing_harness()
+    h.feed(b"more")
+    h.eof(now=11.0)
+    assert h.take_events() == [CloseConnection()]
+    assert h.protocol.next_deadline() is None
+    h.eof(now=12.0)
+    h.timer(100.0)
+    assert h.take_events() == []
+
+
+def test_lingering_close_ends_at_linger_timeout() -> None:
+    h = closing_harness()
+    assert h.protocol.next_deadline() == 12.0
+    h.timer(11.99)
+    assert h.take_events() == []
+    h.timer(12.0)
+    assert h.take_events() == [CloseConnection()]
+    assert h.sent.endswith(b"3\r\nbye\r\n0\r\n\r\n")
+
+
+def test_events_are_start_app_with_scope_of_the_cycle() -> None:
+    h = Harness()
+    h.feed(GET)
+    [event] = h.take_events()
+    assert isinstance(event, StartApp)
+    assert event.scope is event.cycle.scope
+
+
+# ---------------------------------------------------------------- error responses to HEAD
+
+
+def test_500_for_a_head_request_has_no_body() -> None:
+    """RFC 9110 §9.3.2: a response to HEAD has no content, error responses included."""
+    h = Harness()
+    h.feed(request("HEAD", "/"))
+    h.app_finished(h.cycle(), RuntimeError("boom"))
+    response = parse_response(h.sent, "HEAD")
+    assert (response.status, response.body) == (500, b"")
+
+
+def test_400_for_a_head_request_with_a_bad_body_has_no_body() -> None:
+    h = Harness()
+    h.feed(request("HEAD", "/", CHUNKED, b"zz\r\n"))
+    response = parse_response(h.sent, "HEAD")
+    assert (response.status, response.body) == (400, b"")
+
+
+# ---------------------------------------------------------------- unread request bodies
+
+
+def test_unread_body_is_discarded_and_the_connection_kept() -> None:
+    h = Harness()
+    body = b"x" * 1000
+    h.feed(post(body)[:-1000] + body[:10])
+    first = h.cycle()
+    h.respond(first, 200, [(b"content-length", b"2")], b"ok")
+    assert not h.of_type(SendEOF)
+    h.feed(body[10:] + request("GET", "/next"))
+    assert [s.scope["path"] for s in h.start_apps()] == ["/upload", "/next"]
+    assert h.message_for_app(first) == {"type": "http.disconnect"}
+
+
+def test_unread_body_beyond_discard_limit_closes() -> None:
+    h = Harness(ProtocolSettings(discard_body_limit_bytes=100))
+    body = b"x" * 1000
+    h.feed(post(body)[:-1000])
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok")
+    h.feed(body[:100])
+    assert not h.of_type(SendEOF)
+    h.feed(body[100:200])
+    assert h.of_type(SendEOF)
