@@ -3,13 +3,37 @@ coroutines, and never make an HTTP decision. See spec/driver-contract.md."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..core import ClientDisconnected
 
 if TYPE_CHECKING:
+    from ..config import ASGIApp
     from .asyncio_driver import AsyncioDriver
     from .selectors_driver import SelectorsDriver
 
 DRIVERS = ("asyncio", "selectors")
+
+error_log = logging.getLogger("sansio_asgi.error")
+
+
+async def call_app(
+    app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any
+) -> Exception | None:
+    """Run one app call; return what it raised, already logged, or None.
+
+    ``ClientDisconnected`` is how ``send()`` tells the app the client left (ASGI HTTP 2.4): it is
+    expected, so it is neither logged nor reported.
+    """
+    try:
+        await app(scope, receive, send)
+    except ClientDisconnected:
+        pass
+    except Exception as exc:
+        error_log.error("Exception in ASGI application", exc_info=exc)
+        return exc
+    return None
 
 
 def driver_class(name: str) -> type[AsyncioDriver] | type[SelectorsDriver]:

@@ -30,7 +30,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..config import ASGIApp
-from ..core import ClientDisconnected, HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core import HTTPCycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
@@ -40,6 +40,7 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
+from . import call_app
 from .sockets import peer_addresses
 
 error_log = logging.getLogger("sansio_asgi.error")
@@ -233,14 +234,9 @@ class _Connection(asyncio.Protocol):
         task.add_done_callback(tasks.discard)
 
     async def _run_app(self, run: _AppRun, scope: dict[str, Any]) -> None:
-        exc: BaseException | None = None
+        exc = None
         try:
-            await self.driver.app(scope, run.receive, run.send)
-        except ClientDisconnected:
-            pass
-        except Exception as error:
-            exc = error
-            error_log.error("Exception in ASGI application", exc_info=error)
+            exc = await call_app(self.driver.app, scope, run.receive, run.send)
         finally:
             del self.runs[run.cycle]
             self.core.app_finished(run.cycle, exc, time.time())

@@ -39,7 +39,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..config import ASGIApp
-from ..core import ClientDisconnected, HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core import HTTPCycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
@@ -49,6 +49,7 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
+from . import call_app
 from .sockets import peer_addresses
 
 error_log = logging.getLogger("sansio_asgi.error")
@@ -430,14 +431,9 @@ class _Connection:
         task.add_done_callback(tasks.discard)
 
     async def _run_app(self, run: _AppRun, scope: dict[str, Any]) -> None:
-        exc: BaseException | None = None
+        exc = None
         try:
-            await self.driver.app(scope, run.receive, run.send)
-        except ClientDisconnected:
-            pass
-        except Exception as error:
-            exc = error
-            error_log.error("Exception in ASGI application", exc_info=error)
+            exc = await call_app(self.driver.app, scope, run.receive, run.send)
         finally:
             self.driver.call_in_io(self._app_finished, run, exc)
 
