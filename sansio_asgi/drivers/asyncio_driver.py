@@ -41,7 +41,7 @@ from ..core.events import (
     WakeApp,
 )
 from . import call_app
-from .sockets import peer_addresses
+from .sockets import peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -144,6 +144,8 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         sock = transport.get_extra_info("socket")
         client, server = peer_addresses(sock) if sock is not None else (None, None)
+        if sock is not None:
+            set_nodelay(sock)
         self.core = ServerProtocol(
             self.driver.settings, client=client, server=server, now=time.time()
         )
@@ -202,10 +204,7 @@ class _Connection(asyncio.Protocol):
                 if not self.lost:
                     self.transport.resume_reading()
             elif kind is SendEOF:
-                if self.transport.can_write_eof():
-                    self.transport.write_eof()
-                else:
-                    self.transport.close()
+                self._send_eof()
             elif kind is CloseConnection:
                 self.transport.close()
             else:
@@ -217,6 +216,16 @@ class _Connection(asyncio.Protocol):
             self.timer_at = deadline
             delay = deadline - time.time()
             self.timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+
+    def _send_eof(self) -> None:
+        transport = self.transport
+        if self.lost or not transport.can_write_eof():
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:  # the peer reset the connection before the transport noticed
+            transport.abort()
 
     def _on_timer(self) -> None:
         self.timer = None

@@ -50,7 +50,7 @@ from ..core.events import (
     WakeApp,
 )
 from . import call_app
-from .sockets import peer_addresses
+from .sockets import peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -265,7 +265,7 @@ class _Connection:
         self.driver = driver
         self.sock = sock
         sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(sock)
         client, server = peer_addresses(sock)
         self.core = ServerProtocol(driver.settings, client=client, server=server, now=time.time())
         self.runs: dict[HTTPCycle, _AppRun] = {}

@@ -8,7 +8,8 @@ import socket
 def bind_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
     """A listening, non-blocking TCP socket on ``host:port`` (IPv6 when the host has a colon)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets that say they are TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
@@ -20,6 +21,13 @@ def bind_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Send small writes at once (no Nagle delay): responses are written whole or in chunks the
+    app chose, so waiting to coalesce them only adds latency."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def peer_addresses(

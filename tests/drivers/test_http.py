@@ -380,3 +380,38 @@ def test_fast_upload_to_slow_app_stops_being_read(serve: Any, driver: str) -> No
         _, body = read_response(sock)
     assert body == b"ok"
     assert received[0] == total
+
+
+def test_client_reset_mid_response_is_not_an_app_error(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # One write, then the half-close: the client's reset lands in between.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"z" * 1000})
+
+    with serve(app) as server:
+        for _ in range(100):
+            sock = server.connect()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(64)
+            # Closing with unread data makes the kernel answer the next write with a reset,
+            # which the server may first notice when it shuts down its write side.
+            sock.close()
+        response = httpx.get(server.url)  # the server is still fine
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_tcp_nodelay_on_accepted_connections(serve: Any) -> None:
+    """Small writes go out at once: with Nagle's algorithm, each streamed chunk would wait
+    for the client's delayed ACK (about 40 ms)."""
+    with serve(echo_app) as server, server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(sock)
+        driver = server.server._driver
+        (connection,) = driver.connections
+        accepted = getattr(connection, "sock", None) or connection.transport.get_extra_info(
+            "socket"
+        )
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
