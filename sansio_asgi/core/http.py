@@ -123,6 +123,7 @@ class HTTPCycle:
         "gone",
         "held_response",
         "http_version",
+        "keep_alive_10",
         "method",
         "no_body",
         "request_complete",
@@ -153,6 +154,7 @@ class HTTPCycle:
         self.status = 0
         self.no_body = False
         self.body_sent = 0
+        self.keep_alive_10 = False  # an HTTP/1.0 request that asked for keep-alive
 
     def __repr__(self) -> str:
         return f"<HTTPCycle {self.method} {self.target!r} response={self.response}>"
@@ -288,12 +290,15 @@ class HTTP11Handler:
         # head that arrived whole is measured here, so the limit holds however it arrived.
         head_bytes = len(request.method) + len(request.target) + 14
         has_te = has_cl = False
+        connection = b""
         for name, value in headers:
             head_bytes += len(name) + len(value) + 4
             if name == b"transfer-encoding":
                 has_te = True
             elif name == b"content-length":
                 has_cl = True
+            elif name == b"connection":
+                connection = value
         if head_bytes > self._settings.max_header_bytes:
             self._reject(431, "the request head is too large", now)
             return False
@@ -312,6 +317,14 @@ class HTTP11Handler:
         # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
         http_version = "1.0" if version == b"1.0" else "1.1"
         cycle = HTTPCycle(method=method, target=request.target, http_version=http_version, now=now)
+        if version == b"1.0" and connection and _has_token(connection, b"keep-alive"):
+            # RFC 9112 Appendix C.2.2: an HTTP/1.0 client asks for a persistent connection with
+            # "Connection: keep-alive". h11 never keeps HTTP/1.0 alive; its one switch for that
+            # is the connection state's keep_alive flag, set back here. It still closes when
+            # the response has no content-length (an HTTP/1.0 body is then delimited by the
+            # close), and the response says "keep-alive" (see _final_head).
+            self._conn._cstate.keep_alive = True
+            cycle.keep_alive_10 = True
         settings = self._settings
         cycle.scope = http_scope(
             method=method,
@@ -483,12 +496,17 @@ class HTTP11Handler:
         response = cycle.held_response
         assert response is not None
         cycle.held_response = None
+        extra: bytes | None = None
         if not self._keep_alive or self._conn.they_are_waiting_for_100_continue:
             # RFC 9110 §10.1.1: a server that answers before reading a body it asked to wait
             # for should close rather than guess whether the body will still come.
+            extra = b"close"
+        elif cycle.keep_alive_10:
+            extra = b"keep-alive"  # h11 turns it into "close" when it must close
+        if extra is not None:
             response = h11.Response(
                 status_code=response.status_code,
-                headers=[*response.headers.raw_items(), (b"connection", b"close")],
+                headers=[*response.headers.raw_items(), (b"connection", extra)],
                 reason=response.reason,
             )
         return response
@@ -629,6 +647,11 @@ class HTTP11Handler:
         self.phase = CLOSED
         self._deadline = None
         self._events.append(CLOSE_CONNECTION)
+
+
+def _has_token(value: bytes, token: bytes) -> bool:
+    """Whether a comma-separated header value lists ``token`` (case-insensitive)."""
+    return any(part.strip().lower() == token for part in value.split(b","))
 
 
 _Handler = Callable[[HTTP11Handler, HTTPCycle, MutableMapping[str, Any], float], None]

@@ -231,6 +231,36 @@ def test_http10_without_keep_alive_closes_after_response() -> None:
     assert response.get(b"connection") == b"close"
 
 
+def test_http10_keep_alive_with_content_length_keeps_the_connection() -> None:
+    h = Harness()
+    h.feed(request("GET", "/one", (("Connection", "Keep-Alive"),), version="1.0"))
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok")
+    first = h.take_sent()
+    assert b"connection: keep-alive\r\n" in first.lower()
+    assert b"close" not in first.lower()
+    assert not h.of_type(SendEOF)
+    # The next request on the same connection is served.
+    h.feed(request("GET", "/two", (("Connection", "keep-alive"),), version="1.0"))
+    assert [a.scope["path"] for a in h.start_apps()] == ["/one", "/two"]
+    h.respond(h.cycle(), 200, [(b"content-length", b"3")], b"two")
+    assert b"keep-alive" in h.take_sent().lower()
+    assert not h.of_type(SendEOF)
+
+
+def test_http10_keep_alive_without_content_length_closes() -> None:
+    """An HTTP/1.0 body without content-length is delimited by the close: keep-alive is off."""
+    h = Harness()
+    h.feed(request("GET", "/", (("Connection", "keep-alive"),), version="1.0"))
+    h.respond(h.cycle(), 200, [], b"streamed")
+    sent = h.take_sent()
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower()
+    assert b"keep-alive" not in head.lower()
+    assert b"transfer-encoding" not in head.lower()
+    assert body == b"streamed"
+    assert h.of_type(SendEOF)
+
+
 def test_keep_alive_timeout_sends_eof_then_closes_after_linger() -> None:
     s = ProtocolSettings(keep_alive_timeout_s=5.0, linger_timeout_s=2.0)
     h = Harness(s, now=100.0)
