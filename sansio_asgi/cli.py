@@ -9,8 +9,15 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .config import INTERFACES, AppLoadError, Config
-from .core.settings import HEADER_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, MAX_HEADER_BYTES
+from .config import INTERFACES, WS_CHOICES, AppLoadError, Config
+from .core.settings import (
+    HEADER_TIMEOUT_S,
+    KEEP_ALIVE_TIMEOUT_S,
+    MAX_HEADER_BYTES,
+    WS_MAX_SIZE_BYTES,
+    WS_PING_INTERVAL_S,
+    WS_PING_TIMEOUT_S,
+)
 from .drivers import DRIVERS
 from .logs import LOG_LEVELS, configure_logging, error_log
 from .server import Server
@@ -52,6 +59,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: use true or false")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sansio-asgi",
@@ -81,6 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=MAX_HEADER_BYTES,
         help=f"largest request head in bytes; larger gets 431 (default: {MAX_HEADER_BYTES})",
+    )
+    add("--ws", choices=WS_CHOICES, default="auto", help="WebSocket support; none: plain HTTP")
+    add(
+        "--ws-max-size",
+        type=_positive_int,
+        default=WS_MAX_SIZE_BYTES,
+        help=f"largest WebSocket message; larger closes with 1009 (default: {WS_MAX_SIZE_BYTES})",
+    )
+    add(
+        "--ws-ping-interval",
+        type=_seconds,
+        default=WS_PING_INTERVAL_S,
+        help=f"send a keepalive ping this often; 0: never (default: {WS_PING_INTERVAL_S:g})",
+    )
+    add(
+        "--ws-ping-timeout",
+        type=_seconds,
+        default=WS_PING_TIMEOUT_S,
+        help=f"close with 1011 if a ping gets no pong in time (default: {WS_PING_TIMEOUT_S:g})",
+    )
+    add(
+        "--ws-per-message-deflate",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="negotiate permessage-deflate compression (default: true)",
     )
     add("--log-level", choices=list(LOG_LEVELS), default="info", help="(default: info)")
     add("--access-log", action=argparse.BooleanOptionalAction, default=True, help="access log")
@@ -112,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         app_dir=args.app_dir,
         factory=args.factory,
         interface=args.interface,
+        ws=args.ws,
+        ws_max_size=args.ws_max_size,
+        ws_ping_interval=args.ws_ping_interval,
+        ws_ping_timeout=args.ws_ping_timeout,
+        ws_per_message_deflate=args.ws_per_message_deflate,
     )
     configure_logging(config.log_level, access=config.access_log)
     try:

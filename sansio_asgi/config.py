@@ -19,6 +19,9 @@ from .core.settings import (
     HEADER_TIMEOUT_S,
     KEEP_ALIVE_TIMEOUT_S,
     MAX_HEADER_BYTES,
+    WS_MAX_SIZE_BYTES,
+    WS_PING_INTERVAL_S,
+    WS_PING_TIMEOUT_S,
     ProtocolSettings,
 )
 
@@ -29,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 INTERFACES = ("auto", "asgi3", "asgi2")
+WS_CHOICES = ("auto", "wsproto", "none")
 
 
 class AppLoadError(Exception):
@@ -53,6 +57,11 @@ class Config:
     app_dir: str = "."
     factory: bool = False
     interface: str = "auto"
+    ws: str = "auto"
+    ws_max_size: int = WS_MAX_SIZE_BYTES
+    ws_ping_interval: float | None = WS_PING_INTERVAL_S
+    ws_ping_timeout: float | None = WS_PING_TIMEOUT_S
+    ws_per_message_deflate: bool = True
 
     def __post_init__(self) -> None:
         from .drivers import DRIVERS
@@ -63,8 +72,18 @@ class Config:
             raise ValueError(f"port must be from 0 to 65535, got {self.port}")
         if self.interface not in INTERFACES:
             raise ValueError(f"interface must be one of {', '.join(INTERFACES)}")
-        for name in ("timeout_keep_alive", "timeout_headers"):
-            if getattr(self, name) < 0:
+        if self.ws not in WS_CHOICES:
+            raise ValueError(f"ws must be one of {', '.join(WS_CHOICES)}")
+        if self.ws_max_size <= 0:
+            raise ValueError("ws_max_size must be positive")
+        for name in (
+            "timeout_keep_alive",
+            "timeout_headers",
+            "ws_ping_interval",
+            "ws_ping_timeout",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
                 raise ValueError(f"{name} must not be negative")
 
     def protocol_settings(self, state: dict[str, Any] | None = None) -> ProtocolSettings:
@@ -75,6 +94,12 @@ class Config:
             keep_alive_timeout_s=self.timeout_keep_alive,
             header_timeout_s=self.timeout_headers,
             max_header_bytes=self.h11_max_incomplete_event_size,
+            ws_enabled=self.ws != "none",
+            ws_max_size_bytes=self.ws_max_size,
+            # 0 turns keepalive pings (or their timeout) off, as with uvicorn.
+            ws_ping_interval_s=self.ws_ping_interval or None,
+            ws_ping_timeout_s=self.ws_ping_timeout or None,
+            ws_per_message_deflate=self.ws_per_message_deflate,
             state=state,
         )
 

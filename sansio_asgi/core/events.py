@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .http import HTTPCycle
+    from .websocket import WebSocketCycle
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartApp:
     """Call ``app(scope, receive, send)`` for this cycle; pass ``cycle`` back on every call."""
 
-    cycle: HTTPCycle
+    cycle: HTTPCycle | WebSocketCycle
     scope: dict[str, Any]
 
 
@@ -29,7 +30,7 @@ class StartApp:
 class WakeApp:
     """Something changed for this cycle: a waiting ``receive()`` should ask the core again."""
 
-    cycle: HTTPCycle
+    cycle: HTTPCycle | WebSocketCycle
 
 
 @dataclass(frozen=True, slots=True)

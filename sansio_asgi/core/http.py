@@ -30,8 +30,6 @@ The request side never raises: a malformed request becomes an error response wit
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -50,12 +48,10 @@ from .events import (
     StartApp,
     WakeApp,
 )
+from .responses import REASONS, SERVER_HEADER, error_response, http_date
 from .scope import http_scope
 from .settings import ProtocolSettings
-
-SERVER_HEADER = (b"server", b"sansio-asgi")
-
-REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+from .websocket import check_handshake, is_upgrade_to_websocket
 
 # Connection phases.
 IDLE = "idle"
@@ -63,51 +59,13 @@ HEADERS = "headers"
 CYCLE = "cycle"
 CLOSING = "closing"
 CLOSED = "closed"
+UPGRADED = "upgraded"  # handed over to another protocol (WebSocket)
 
 # Response states of a cycle.
 NOT_STARTED = "not-started"
 STARTED = "started"  # http.response.start received and held, nothing written yet
 STREAMING = "streaming"  # the head and some body are on the wire
 DONE = "done"
-
-
-_date_cache: tuple[int, bytes] = (-1, b"")
-
-
-def http_date(now: float) -> bytes:
-    """The IMF-fixdate for ``now`` (RFC 9110 §5.6.7), formatted once per second."""
-    global _date_cache
-    second = int(now)
-    if _date_cache[0] != second:
-        _date_cache = (second, formatdate(second, usegmt=True).encode("ascii"))
-    return _date_cache[1]
-
-
-def error_response(
-    status: int,
-    detail: str,
-    *,
-    now: float,
-    server_header: bool,
-    date_header: bool,
-    head: bool = False,
-) -> bytes:
-    """A complete ``connection: close`` response with a short text body (none for HEAD)."""
-    reason = REASONS.get(status, b"")
-    body = reason + b"\n"
-    if detail:
-        body = reason + b": " + detail[:200].encode("ascii", "backslashreplace") + b"\n"
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-    if server_header:
-        lines.append(b"server: sansio-asgi\r\n")
-    if date_header:
-        lines.append(b"date: " + http_date(now) + b"\r\n")
-    lines.append(b"content-type: text/plain; charset=utf-8\r\n")
-    lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-    if head:
-        # RFC 9110 §9.3.2: the response to HEAD has the headers a GET would get, no content.
-        return b"".join(lines)
-    return b"".join(lines) + body
 
 
 class HTTPCycle:
@@ -173,8 +131,10 @@ class HTTP11Handler:
         server: tuple[str, int | None] | None,
         scheme: str,
         now: float,
+        on_upgrade: UpgradeHandler | None = None,
     ) -> None:
         self._settings = settings
+        self._on_upgrade = on_upgrade
         self._output = output
         self._events = events
         self._client = client
@@ -193,7 +153,7 @@ class HTTP11Handler:
 
     def receive_data(self, data: bytes, now: float) -> None:
         phase = self.phase
-        if phase in (CLOSING, CLOSED):
+        if phase in (CLOSING, CLOSED, UPGRADED):
             return  # lingering: what arrives now is read and dropped
         if not data:
             return
@@ -290,7 +250,7 @@ class HTTP11Handler:
         # head that arrived whole is measured here, so the limit holds however it arrived.
         head_bytes = len(request.method) + len(request.target) + 14
         has_te = has_cl = False
-        connection = b""
+        connection = upgrade = b""
         for name, value in headers:
             head_bytes += len(name) + len(value) + 4
             if name == b"transfer-encoding":
@@ -299,6 +259,8 @@ class HTTP11Handler:
                 has_cl = True
             elif name == b"connection":
                 connection = value
+            elif name == b"upgrade":
+                upgrade = value
         if head_bytes > self._settings.max_header_bytes:
             self._reject(431, "the request head is too large", now)
             return False
@@ -313,6 +275,17 @@ class HTTP11Handler:
         method = request.method.decode("ascii")
         if method == "CONNECT":
             self._reject(501, "CONNECT is not supported", now)
+            return False
+        if upgrade and self._on_upgrade is not None and is_upgrade_to_websocket(upgrade):
+            problem = check_handshake(method, version, headers)
+            if problem is not None:
+                status, reason = problem
+                extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
+                self._reject(status, reason, now, extra_headers=extra)
+                return False
+            self.phase = UPGRADED
+            self._deadline = None
+            self._on_upgrade(self._conn, request, headers, now)
             return False
         # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
         http_version = "1.0" if version == b"1.0" else "1.1"
@@ -592,7 +565,13 @@ class HTTP11Handler:
 
     # ------------------------------------------------------------------ closing
 
-    def _reject(self, status: int, detail: str, now: float) -> None:
+    def _reject(
+        self,
+        status: int,
+        detail: str,
+        now: float,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
         """Answer a bad request with an error response and close."""
         cycle = self._cycle
         if cycle is None or cycle.response in (NOT_STARTED, STARTED):
@@ -604,6 +583,7 @@ class HTTP11Handler:
                     server_header=self._settings.server_header,
                     date_header=self._settings.date_header,
                     head=cycle is not None and cycle.method == "HEAD",
+                    extra_headers=extra_headers,
                 )
             )
         if cycle is None:
@@ -653,6 +633,8 @@ def _has_token(value: bytes, token: bytes) -> bool:
     """Whether a comma-separated header value lists ``token`` (case-insensitive)."""
     return any(part.strip().lower() == token for part in value.split(b","))
 
+
+UpgradeHandler = Callable[[h11.Connection, h11.Request, list[tuple[bytes, bytes]], float], None]
 
 _Handler = Callable[[HTTP11Handler, HTTPCycle, MutableMapping[str, Any], float], None]
 

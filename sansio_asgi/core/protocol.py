@@ -23,15 +23,30 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
+import h11
+
 from .events import Event
 from .http import HTTP11Handler, HTTPCycle
 from .settings import ProtocolSettings
+from .websocket import WebSocketCycle, WebSocketHandler
+
+Cycle = HTTPCycle | WebSocketCycle
 
 _NO_EVENTS: Sequence[Event] = ()
 
 
 class ServerProtocol:
-    __slots__ = ("_events", "_handler", "_output")
+    __slots__ = (
+        "_client",
+        "_events",
+        "_handler",
+        "_http",
+        "_output",
+        "_scheme",
+        "_server",
+        "_settings",
+        "_ws",
+    )
 
     def __init__(
         self,
@@ -42,15 +57,43 @@ class ServerProtocol:
         scheme: str = "http",
         now: float,
     ) -> None:
+        self._settings = settings
+        self._client = client
+        self._server = server
+        self._scheme = scheme
         self._output: list[bytes] = []
         self._events: list[Event] = []
-        self._handler = HTTP11Handler(
+        self._http = HTTP11Handler(
             settings,
             output=self._output,
             events=self._events,
             client=client,
             server=server,
             scheme=scheme,
+            now=now,
+            on_upgrade=self._upgrade if settings.ws_enabled else None,
+        )
+        self._handler: HTTP11Handler | WebSocketHandler = self._http
+        self._ws: WebSocketHandler | None = None
+
+    def _upgrade(
+        self,
+        conn: h11.Connection,
+        request: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        now: float,
+    ) -> None:
+        """The hand-over: a valid WebSocket handshake; the connection speaks WebSocket now."""
+        self._ws = self._handler = WebSocketHandler(
+            self._settings,
+            conn=conn,
+            request=request,
+            headers=headers,
+            output=self._output,
+            events=self._events,
+            client=self._client,
+            server=self._server,
+            scheme=self._scheme,
             now=now,
         )
 
@@ -82,19 +125,28 @@ class ServerProtocol:
         return drained
 
     # app side
-    def message_for_app(self, cycle: HTTPCycle) -> dict[str, Any] | None:
+    def message_for_app(self, cycle: Cycle) -> dict[str, Any] | None:
         """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
-        return self._handler.message_for_app(cycle)
+        if type(cycle) is HTTPCycle:
+            return self._http.message_for_app(cycle)
+        assert self._ws is not None and type(cycle) is WebSocketCycle
+        return self._ws.message_for_app(cycle)
 
-    def message_from_app(
-        self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
-    ) -> None:
+    def message_from_app(self, cycle: Cycle, message: MutableMapping[str, Any], now: float) -> None:
         """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""
-        self._handler.message_from_app(cycle, message, now)
+        if type(cycle) is HTTPCycle:
+            self._http.message_from_app(cycle, message, now)
+        else:
+            assert self._ws is not None and type(cycle) is WebSocketCycle
+            self._ws.message_from_app(cycle, message, now)
 
-    def app_finished(self, cycle: HTTPCycle, exc: BaseException | None, now: float) -> None:
+    def app_finished(self, cycle: Cycle, exc: BaseException | None, now: float) -> None:
         """The app for ``cycle`` returned (``exc`` is None) or raised ``exc``."""
-        self._handler.app_finished(cycle, exc, now)
+        if type(cycle) is HTTPCycle:
+            self._http.app_finished(cycle, exc, now)
+        else:
+            assert self._ws is not None and type(cycle) is WebSocketCycle
+            self._ws.app_finished(cycle, exc, now)
 
     # time
     def next_deadline(self) -> float | None:
@@ -113,4 +165,4 @@ class ServerProtocol:
     @property
     def is_idle(self) -> bool:
         """No request in progress: the connection can be closed without losing anything."""
-        return self._handler.phase in ("idle", "closing", "closed")
+        return self._handler.phase in ("idle", "closing", "closed", "upgraded")

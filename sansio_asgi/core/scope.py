@@ -81,3 +81,34 @@ def http_scope(
     if state is not None:
         scope["state"] = state.copy()
     return scope
+
+
+def websocket_scope(
+    *,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    subprotocols: list[str],
+    scheme: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    root_path: str,
+    state: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """ASGI WebSocket spec, "Websocket Connection Scope": as HTTP, without ``method``, with
+    ``subprotocols``, and the ``websocket.http.response`` (denial response) extension."""
+    scope = http_scope(
+        method="GET",
+        http_version="1.1",
+        target=target,
+        headers=headers,
+        scheme="wss" if scheme == "https" else "ws",
+        client=client,
+        server=server,
+        root_path=root_path,
+        state=state,
+    )
+    scope["type"] = "websocket"
+    del scope["method"]
+    scope["subprotocols"] = subprotocols
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope

@@ -32,6 +32,16 @@ HEADER_TIMEOUT_S = 20.0
 # How long a connection we are closing keeps reading (and discarding) before the final close.
 LINGER_TIMEOUT_S = 2.0
 
+# uvicorn's defaults: the largest WebSocket message (larger closes with 1009), and keepalive
+# pings every 20 s that must be answered within 20 s (else close with 1011).
+WS_MAX_SIZE_BYTES = 16 * 1024 * 1024
+WS_PING_INTERVAL_S = 20.0
+WS_PING_TIMEOUT_S = 20.0
+
+# After sending a close frame, how long to wait for the peer's before closing the TCP
+# connection anyway (the websockets library waits 10 s).
+WS_CLOSE_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProtocolSettings:
@@ -44,5 +54,12 @@ class ProtocolSettings:
     max_header_bytes: int = MAX_HEADER_BYTES
     body_buffer_high_water_bytes: int = BODY_BUFFER_HIGH_WATER_BYTES
     discard_body_limit_bytes: int = DISCARD_BODY_LIMIT_BYTES
+    # WebSocket: off serves upgrade requests as plain HTTP.
+    ws_enabled: bool = True
+    ws_max_size_bytes: int = WS_MAX_SIZE_BYTES
+    ws_ping_interval_s: float | None = WS_PING_INTERVAL_S
+    ws_ping_timeout_s: float | None = WS_PING_TIMEOUT_S
+    ws_close_timeout_s: float = WS_CLOSE_TIMEOUT_S
+    ws_per_message_deflate: bool = True
     # The lifespan ``state`` namespace; a shallow copy goes into every scope. None: unsupported.
     state: dict[str, Any] | None = field(default=None, compare=False)

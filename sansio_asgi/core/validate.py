@@ -23,7 +23,7 @@ RESPONSE_BODY = "ASGI HTTP spec, Response Body"
 EVENTS = "ASGI spec, Events"
 
 
-def _fail(message_type: str, rule: str, clause: str) -> ASGIProtocolError:
+def fail(message_type: str, rule: str, clause: str) -> ASGIProtocolError:
     return ASGIProtocolError(f"{message_type}: {rule} ({clause})")
 
 
@@ -40,7 +40,7 @@ def headers(
     the framing itself (ASGI HTTP spec, Response Start).
     """
     if not isinstance(value, Iterable) or isinstance(value, (bytes, str, dict)):
-        raise _fail(
+        raise fail(
             message_type,
             f"'headers' must be an iterable of [name, value] pairs, got {_type_name(value)}",
             clause,
@@ -51,17 +51,17 @@ def headers(
         try:
             name, header_value = item
         except (TypeError, ValueError):
-            raise _fail(
+            raise fail(
                 message_type,
                 f"each header must be a [name, value] pair, got {item!r:.60}",
                 clause,
             ) from None
         if type(name) is not bytes:
-            raise _fail(
+            raise fail(
                 message_type, f"'headers' names must be bytes, got {_type_name(name)}", clause
             )
         if type(header_value) is not bytes:
-            raise _fail(
+            raise fail(
                 message_type,
                 f"'headers' values must be bytes, got {_type_name(header_value)}",
                 clause,
@@ -77,45 +77,43 @@ def headers(
     return result, has_server, has_date
 
 
-def response_start(message: MutableMapping[str, Any]) -> tuple[int, Any, bool]:
+def response_start(
+    message: MutableMapping[str, Any], kind: str = "http.response.start"
+) -> tuple[int, Any, bool]:
     """Return ``(status, raw headers, trailers)`` of an ``http.response.start``."""
     try:
         status = message["status"]
     except KeyError:
-        raise _fail(
-            "http.response.start", "missing required key 'status'", RESPONSE_START
-        ) from None
+        raise fail(kind, "missing required key 'status'", RESPONSE_START) from None
     if type(status) is not int:
-        raise _fail(
-            "http.response.start", f"'status' must be int, got {_type_name(status)}", RESPONSE_START
-        )
+        raise fail(kind, f"'status' must be int, got {_type_name(status)}", RESPONSE_START)
     if not 200 <= status <= 599:
-        raise _fail(
-            "http.response.start",
+        raise fail(
+            kind,
             f"'status' must be a final status from 200 to 599, got {status}",
             "RFC 9110 §15; 1xx responses are interim and sent by the server",
         )
     trailers = message.get("trailers", False)
     if type(trailers) is not bool:
-        raise _fail(
-            "http.response.start",
+        raise fail(
+            kind,
             f"'trailers' must be bool, got {_type_name(trailers)}",
             RESPONSE_START,
         )
     return status, message.get("headers", ()), trailers
 
 
-def response_body(message: MutableMapping[str, Any]) -> tuple[bytes, bool]:
+def response_body(
+    message: MutableMapping[str, Any], kind: str = "http.response.body"
+) -> tuple[bytes, bool]:
     """Return ``(body, more_body)`` of an ``http.response.body``."""
     body = message.get("body", b"")
     if type(body) is not bytes:
-        raise _fail(
-            "http.response.body", f"'body' must be bytes, got {_type_name(body)}", RESPONSE_BODY
-        )
+        raise fail(kind, f"'body' must be bytes, got {_type_name(body)}", RESPONSE_BODY)
     more_body = message.get("more_body", False)
     if type(more_body) is not bool:
-        raise _fail(
-            "http.response.body",
+        raise fail(
+            kind,
             f"'more_body' must be bool, got {_type_name(more_body)}",
             RESPONSE_BODY,
         )

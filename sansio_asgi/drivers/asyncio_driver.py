@@ -30,7 +30,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..config import ASGIApp
-from ..core import HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core import Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
@@ -130,7 +130,7 @@ class _Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
         self.core: ServerProtocol
-        self.runs: dict[HTTPCycle, _AppRun] = {}
+        self.runs: dict[Cycle, _AppRun] = {}
         self.lost = False
         self.write_paused = False
         self.write_waiters: list[asyncio.Future[None]] = []
@@ -271,7 +271,7 @@ class _AppRun:
 
     __slots__ = ("connection", "cycle", "waiter")
 
-    def __init__(self, connection: _Connection, cycle: HTTPCycle) -> None:
+    def __init__(self, connection: _Connection, cycle: Cycle) -> None:
         self.connection = connection
         self.cycle = cycle
         self.waiter: asyncio.Future[None] | None = None

@@ -39,7 +39,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..config import ASGIApp
-from ..core import HTTPCycle, ProtocolSettings, ServerProtocol
+from ..core import Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
@@ -268,7 +268,7 @@ class _Connection:
         set_nodelay(sock)
         client, server = peer_addresses(sock)
         self.core = ServerProtocol(driver.settings, client=client, server=server, now=time.time())
-        self.runs: dict[HTTPCycle, _AppRun] = {}
+        self.runs: dict[Cycle, _AppRun] = {}
         self.out = bytearray()
         self.reading = True
         self.lost = False
@@ -479,7 +479,7 @@ class _AppRun:
 
     __slots__ = ("connection", "cycle", "waiter")
 
-    def __init__(self, connection: _Connection, cycle: HTTPCycle) -> None:
+    def __init__(self, connection: _Connection, cycle: Cycle) -> None:
         self.connection = connection
         self.cycle = cycle
         self.waiter: asyncio.Future[dict[str, Any] | None] | None = None
