@@ -10,6 +10,7 @@ The events are frozen, slotted, keyword-only dataclasses. Events without fields 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ class ResponseCompleted:
     body_bytes: int
     duration_s: float
     complete: bool
+    request_headers: Sequence[tuple[bytes, bytes]] = ()
+    response_headers: Sequence[tuple[bytes, bytes]] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

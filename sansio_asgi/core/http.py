@@ -86,6 +86,8 @@ class HTTPCycle:
         "no_body",
         "request_complete",
         "response",
+        "response_headers",
+        "scope_headers",
         "scope",
         "started_at",
         "status",
@@ -113,6 +115,8 @@ class HTTPCycle:
         self.no_body = False
         self.body_sent = 0
         self.keep_alive_10 = False  # an HTTP/1.0 request that asked for keep-alive
+        self.scope_headers: list[tuple[bytes, bytes]] = []
+        self.response_headers: list[tuple[bytes, bytes]] = []
 
     def __repr__(self) -> str:
         return f"<HTTPCycle {self.method} {self.target!r} response={self.response}>"
@@ -299,6 +303,7 @@ class HTTP11Handler:
             self._conn._cstate.keep_alive = True
             cycle.keep_alive_10 = True
         settings = self._settings
+        cycle.scope_headers = headers
         cycle.scope = http_scope(
             method=method,
             http_version=http_version,
@@ -426,6 +431,7 @@ class HTTP11Handler:
                 "values contain no CR, LF or NUL)"
             ) from None
         cycle.held_response = response
+        cycle.response_headers = headers
         cycle.status = status
         cycle.no_body = cycle.method == "HEAD" or status == 204 or status == 304
         cycle.response = STARTED
@@ -496,6 +502,8 @@ class HTTP11Handler:
                 body_bytes=cycle.body_sent,
                 duration_s=now - cycle.started_at,
                 complete=complete,
+                request_headers=cycle.scope_headers,
+                response_headers=cycle.response_headers,
             )
         )
         if cycle.app_waiting:
