@@ -20,5 +20,14 @@ def run(app: ASGIApp | str | None = None, **options: Any) -> None:
     from .logs import configure_logging
 
     config = Config(app=app, **options)
-    configure_logging(config.log_level, access=config.access_log)
-    asyncio.run(Server(config).serve())
+    configure_logging(
+        config.log_level,
+        access=config.access_log,
+        access_format=config.access_log_format,
+        use_colors=config.use_colors,
+        log_config=config.log_config,
+    )
+    server = Server(config)
+    asyncio.run(server.serve())
+    if server.exit_code:
+        raise SystemExit(server.exit_code)

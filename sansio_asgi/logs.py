@@ -1,16 +1,46 @@
 """Logging: the ``sansio_asgi.error`` and ``sansio_asgi.access`` loggers.
 
-The core reports facts as events (a response completed, a request was rejected, an app broke
-a rule); ``report`` turns them into log records, once, for every driver. Text the client
-controls (the request target) is escaped so it cannot forge log lines.
+Theory of operation. The core reports facts as events (a response completed, a request was
+rejected, an app broke a rule); ``report`` turns them into log records, once, for every
+driver. The access line is rendered by an ``AccessFormatter``: a gunicorn-style format string
+(``%(h)s - "%(r)s" %(s)s``) parsed once at startup into a ``%``-template and one small getter
+per atom it uses, so a line costs one ``%`` operation and only the atoms asked for.
+
+Drivers also log their traffic at the ``TRACE`` level (below ``DEBUG``, like uvicorn) through
+``trace_data``, ``trace_message`` and ``trace_event``; the direction marks follow websockets:
+``<`` came from the client (or, for ASGI messages, went into the app's ``receive()``), ``>``
+went to the client (or came out of the app's ``send()``). When trace is off each helper is one
+``isEnabledFor`` check; drivers can cache ``trace_enabled()`` per connection and skip the call.
+
+Every piece of text the client controls (target, headers, bodies, a forwarded client address)
+is escaped before it reaches a log line, so a request cannot forge or split log lines, nor
+smuggle terminal escape sequences. Colors are added by ``DefaultFormatter`` on the console
+handler only, never to the record, so a file handler from ``--log-config`` gets plain text.
+
+``configure_logging`` applies the defaults (one console handler on ``sansio_asgi``, which the
+two loggers propagate to, and the level), then the user's ``--log-config`` on top, as uvicorn
+does; a config that wants the lines elsewhere configures ``sansio_asgi`` (or its children
+with ``propagate: false``).
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
+import json
 import logging
+import logging.config
+import os
+import re
 import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TextIO
 
 from .core.events import AppMisbehaved, Event, RequestRejected, ResponseCompleted
+
+TRACE = 5  # below DEBUG (10): every byte and every ASGI message, as uvicorn's --log-level trace
+logging.addLevelName(TRACE, "TRACE")
 
 error_log = logging.getLogger("sansio_asgi.error")
 access_log = logging.getLogger("sansio_asgi.access")
@@ -21,7 +51,12 @@ LOG_LEVELS = {
     "warning": logging.WARNING,
     "info": logging.INFO,
     "debug": logging.DEBUG,
+    "trace": TRACE,
 }
+
+TRACE_DATA_BYTES = 200  # of each read or write shown at trace level; the rest is counted
+TRACE_PREVIEW_BYTES = 40  # of an ASGI body/bytes/text value shown at trace level
+TRACE_VALUE_CHARS = 200  # of any other ASGI message value (a long reason, a scope extension)
 
 
 def escape(data: bytes) -> str:
@@ -32,41 +67,443 @@ def escape(data: bytes) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _escape_text(text: str) -> str:
+    """``escape`` for text that is usually clean already (a method, a client address)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return escape(text.encode("utf-8", "backslashreplace"))
+
+
 def format_client(client: tuple[str, int] | None) -> str:
     if client is None:
         return "-"
     return f"{client[0]}:{client[1]}"
 
 
+Getter = Callable[[ResponseCompleted], str]
+
+
+# -- colors -----------------------------------------------------------------------------------
+
+_RESET = "\x1b[0m"
+_LEVEL_COLORS = {
+    TRACE: "\x1b[36m",  # cyan
+    logging.DEBUG: "\x1b[36m",  # cyan
+    logging.INFO: "\x1b[32m",  # green
+    logging.WARNING: "\x1b[33m",  # yellow
+    logging.ERROR: "\x1b[31m",  # red
+    logging.CRITICAL: "\x1b[91m",  # bright red
+}
+_STATUS_COLORS = {
+    1: "\x1b[97m",  # bright white
+    2: "\x1b[32m",  # green
+    3: "\x1b[33m",  # yellow
+    4: "\x1b[31m",  # red
+    5: "\x1b[91m",  # bright red
+}
+
+
+def _colored_status(pattern: str) -> Getter:
+    def getter(event: ResponseCompleted) -> str:
+        color = _STATUS_COLORS.get(event.status // 100)
+        text = pattern % event.status
+        return f"{color}{text}{_RESET}" if color else text
+
+    return getter
+
+
+# -- access log format ------------------------------------------------------------------------
+
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s - "%(r)s" %(s)s'
+
+# ``%%``, or ``%(name)s`` with optional printf flags, width and precision (``%(h)-21s``). Only
+# the ``s`` conversion: every atom is text, and one rule is easier to check than six.
+_DIRECTIVE = re.compile(r"%(?:%|\((?P<name>[^()]*)\)(?P<spec>[-+ #0]*[0-9]*(?:\.[0-9]+)?)s)")
+_HEADER_ATOM = re.compile(r"\{(?P<header>[^{}]+)\}(?P<kind>[io])")
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_log_time(timestamp: float) -> str:
+    """Local time in the Apache common log format: ``[24/Nov/2026:10:31:02 +0000]``.
+
+    Month names are always English, whatever the locale, as log parsers expect.
+    """
+    t = time.localtime(timestamp)
+    offset = t.tm_gmtoff // 60
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    return (
+        f"[{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year:04d}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{hours:02d}{minutes:02d}]"
+    )
+
+
+def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
+    """All values of header ``name`` (lowercase), joined as RFC 9110 allows, or ``-``."""
+    values = [value for key, value in headers if key.lower() == name]
+    if not values:
+        return "-"
+    return escape(b", ".join(values))
+
+
+def _path(target: bytes) -> bytes:
+    return target.partition(b"?")[0]
+
+
+def _microseconds(event: ResponseCompleted) -> int:
+    return round(event.duration_s * 1_000_000)
+
+
+# The atoms. ``T``, ``D`` and ``M`` all derive from the rounded microseconds so they agree.
+_ATOMS: dict[str, Getter] = {
+    "h": lambda e: _escape_text(format_client(e.client)),
+    "l": lambda e: "-",
+    "u": lambda e: "-",
+    "r": lambda e: (
+        f"{_escape_text(e.method)} {escape(e.target)} HTTP/{_escape_text(e.http_version)}"
+    ),
+    "m": lambda e: _escape_text(e.method),
+    "U": lambda e: escape(_path(e.target)),
+    "q": lambda e: escape(e.target.partition(b"?")[2]),
+    "H": lambda e: f"HTTP/{_escape_text(e.http_version)}",
+    "s": lambda e: str(e.status),
+    "B": lambda e: str(e.body_bytes),
+    "b": lambda e: str(e.body_bytes) if e.body_bytes else "-",
+    "f": lambda e: _header(e.request_headers, b"referer"),
+    "a": lambda e: _header(e.request_headers, b"user-agent"),
+    "T": lambda e: str(_microseconds(e) // 1_000_000),
+    "D": lambda e: str(_microseconds(e)),
+    "M": lambda e: str(_microseconds(e) // 1_000),
+    "L": lambda e: f"{e.duration_s:.6f}",
+    "p": lambda e: str(os.getpid()),  # read each time: a forked worker has its own
+    "C": lambda e: "-" if e.complete else "X",
+}
+
+
+def _unknown_atom(event: ResponseCompleted) -> str:
+    return "-"
+
+
+class AccessFormatter:
+    """An access log format (gunicorn's atoms), compiled once, applied to ``ResponseCompleted``.
+
+    ``%(h)s`` remote address, ``%(l)s`` and ``%(u)s`` ``-``, ``%(t)s`` time the request
+    started (Apache format), ``%(r)s`` request line, ``%(m)s`` method, ``%(U)s`` path (raw,
+    no query), ``%(q)s`` query string (no ``?``), ``%(H)s`` protocol, ``%(s)s`` status,
+    ``%(B)s`` body bytes, ``%(b)s`` body bytes or ``-`` for none, ``%(f)s`` Referer,
+    ``%(a)s`` User-Agent, ``%(T)s`` / ``%(M)s`` / ``%(D)s`` duration in whole seconds /
+    milliseconds / microseconds, ``%(L)s`` seconds with 6 decimals, ``%(p)s`` process id,
+    ``%({name}i)s`` / ``%({name}o)s`` a request / response header (case-insensitive, several
+    values joined with ``, ``, ``-`` if absent), and ours: ``%(C)s`` ``-`` when the response
+    was complete, ``X`` when it was cut off (Apache's ``%X`` letter). An unknown atom gives
+    ``-``; a malformed format (``%d``, a lone ``%``, ``%(h)``) is a ``ValueError``.
+    """
+
+    __slots__ = ("_color_getters", "_color_template", "_getters", "_template", "atoms", "fmt")
+
+    def __init__(self, fmt: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.fmt = fmt
+        template: list[str] = []
+        color_template: list[str] = []
+        getters: list[Getter] = []
+        color_getters: list[Getter] = []
+        atoms: list[str] = []
+        position = 0
+        while (start := fmt.find("%", position)) != -1:
+            literal = fmt[position:start].replace("%", "%%")
+            template.append(literal)
+            color_template.append(literal)
+            match = _DIRECTIVE.match(fmt, start)
+            if match is None:
+                raise ValueError(
+                    f"bad directive at position {start} of {fmt!r}: "
+                    "use %(name)s for an atom and %% for a percent sign"
+                )
+            position = match.end()
+            name = match["name"]
+            if name is None:  # %%
+                template.append("%%")
+                color_template.append("%%")
+                continue
+            spec = match["spec"]
+            getter = self._getter(name, clock)
+            atoms.append(name)
+            template.append(f"%{spec}s")
+            getters.append(getter)
+            if name == "s":  # pad first, then color: escape sequences have no width
+                color_template.append("%s")
+                color_getters.append(_colored_status(f"%{spec}s"))
+            else:
+                color_template.append(f"%{spec}s")
+                color_getters.append(getter)
+        literal = fmt[position:].replace("%", "%%")
+        template.append(literal)
+        color_template.append(literal)
+        self._template = "".join(template)
+        self._color_template = "".join(color_template)
+        self._getters = tuple(getters)
+        self._color_getters = tuple(color_getters)
+        self.atoms = tuple(atoms)  # the atom names the format uses, in order
+
+    @staticmethod
+    def _getter(name: str, clock: Callable[[], float]) -> Getter:
+        if name == "t":
+            return lambda e: format_log_time(clock() - e.duration_s)
+        header = _HEADER_ATOM.fullmatch(name)
+        if header is not None:
+            key = header["header"].lower().encode("ascii", "backslashreplace")
+            if header["kind"] == "i":
+                return lambda e: _header(e.request_headers, key)
+            return lambda e: _header(e.response_headers, key)
+        return _ATOMS.get(name, _unknown_atom)
+
+    def format(self, event: ResponseCompleted) -> str:
+        return self._template % tuple([getter(event) for getter in self._getters])
+
+    def format_colored(self, event: ResponseCompleted) -> str:
+        """``format`` with the status code colored by its class, for a terminal."""
+        return self._color_template % tuple([getter(event) for getter in self._color_getters])
+
+    def __repr__(self) -> str:
+        return f"AccessFormatter({self.fmt!r})"
+
+
+_access_formatter = AccessFormatter(DEFAULT_ACCESS_LOG_FORMAT)  # what report() uses
+
+
+# -- console ----------------------------------------------------------------------------------
+
+
+def stream_supports_color(stream: TextIO) -> bool:
+    """Colors by default on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+class DefaultFormatter(logging.Formatter):
+    """uvicorn's console style, ``INFO:     message``, with the level name colored on a terminal.
+
+    Formats add ``%(levelprefix)s`` (``INFO:`` padded to 9 columns). For an access record the
+    status code is colored too. Usable from ``--log-config``:
+    ``{"()": "sansio_asgi.logs.DefaultFormatter", "use_colors": false}``.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        use_colors: bool | None = None,
+    ) -> None:
+        self.use_colors = stream_supports_color(sys.stderr) if use_colors is None else use_colors
+        super().__init__(fmt or "%(levelprefix)s %(message)s", datefmt, style)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record = copy.copy(record)  # other handlers see the record unchanged
+        levelname = record.levelname
+        padding = " " * max(0, 8 - len(levelname))
+        if self.use_colors:
+            color = _LEVEL_COLORS.get(record.levelno)
+            if color is not None:
+                levelname = f"{color}{levelname}{_RESET}"
+            event = record.__dict__.get("event")
+            if type(event) is ResponseCompleted:
+                record.message = _access_formatter.format_colored(event)
+        record.__dict__["levelprefix"] = f"{levelname}:{padding}"
+        return super().formatMessage(record)
+
+
+# -- reporting core events --------------------------------------------------------------------
+
+
 def report(event: Event) -> None:
     """Log one fact event from the core."""
     if type(event) is ResponseCompleted:
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                '%s - "%s %s HTTP/%s" %d',
-                format_client(event.client),
-                event.method,
-                escape(event.target),
-                event.http_version,
-                event.status,
-            )
+            # The event rides on the record: a colored console re-renders the status from it,
+            # a custom formatter or filter can use its fields.
+            access_log.info("%s", _access_formatter.format(event), extra={"event": event})
     elif type(event) is RequestRejected:
         error_log.warning(
             "Invalid HTTP request from %s: %d %s",
-            format_client(event.client),
+            _escape_text(format_client(event.client)),
             event.status,
-            escape(event.reason.encode("utf-8", "backslashreplace")),
+            _escape_text(event.reason),
         )
     elif type(event) is AppMisbehaved:
-        error_log.error("%s", event.reason)
+        error_log.error("%s", _escape_text(event.reason))
 
 
-def configure_logging(level: str, *, access: bool) -> None:
-    """Console logging in the style of uvicorn: ``INFO:     message``."""
+# -- trace ------------------------------------------------------------------------------------
+
+
+def trace_enabled() -> bool:
+    """Whether trace lines would be logged; drivers ask once per connection."""
+    return error_log.isEnabledFor(TRACE)
+
+
+def _printable(text: str) -> str:
+    """Escape what could break a log line out of text that is (already) mostly escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _preview(data: bytes | bytearray | memoryview, limit: int) -> str:
+    shown = bytes(data[:limit])
+    rest = len(data) - len(shown)
+    text = repr(shown)  # a bytes repr is printable ASCII
+    return f"{text}…(+{rest} bytes)" if rest > 0 else text
+
+
+def trace_data(connection: str, direction: str, data: bytes) -> None:
+    """Trace bytes read (``<``) or written (``>``): ``127.0.0.1:50432 < 78 bytes b'GET /...'``."""
+    if error_log.isEnabledFor(TRACE):
+        error_log.log(
+            TRACE,
+            "%s %s %d bytes %s",
+            _printable(connection),
+            direction,
+            len(data),
+            _preview(data, TRACE_DATA_BYTES),
+        )
+
+
+def _message_value(key: str, value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes {_preview(value, TRACE_PREVIEW_BYTES)}>"
+    if key == "text" and isinstance(value, str):
+        shown = ascii(value[:TRACE_PREVIEW_BYTES])
+        more = "…" if len(value) > TRACE_PREVIEW_BYTES else ""
+        return f"<{len(value)} chars {shown}{more}>"
+    if key == "headers" and isinstance(value, (list, tuple)):
+        text = ascii([tuple(pair) if isinstance(pair, (list, tuple)) else pair for pair in value])
+        return _printable(text)  # bytes and str reprs are escaped; a custom repr may not be
+    text = _printable(ascii(value))
+    if len(text) > TRACE_VALUE_CHARS:
+        return text[:TRACE_VALUE_CHARS] + "…"
+    return text
+
+
+def trace_message(connection: str, direction: str, message: Mapping[str, Any]) -> None:
+    """Trace an ASGI message into ``receive()`` (``<``) or out of ``send()`` (``>``).
+
+    ``127.0.0.1:50432 > http.response.body body=<2 bytes b'OK'> more_body=False``
+    """
+    if error_log.isEnabledFor(TRACE):
+        fields = " ".join(
+            f"{_printable(str(key))}={_message_value(key, value)}"
+            for key, value in message.items()
+            if key != "type"
+        )
+        kind = message.get("type")
+        error_log.log(
+            TRACE,
+            "%s %s %s%s",
+            _printable(connection),
+            direction,
+            _printable(kind if isinstance(kind, str) else ascii(kind)),
+            f" {fields}" if fields else "",
+        )
+
+
+def trace_event(connection: str, text: str) -> None:
+    """Trace a connection event: ``127.0.0.1:50432 connection made``."""
+    if error_log.isEnabledFor(TRACE):
+        error_log.log(TRACE, "%s %s", _printable(connection), _printable(text))
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return _printable(text)
+
+
+def _read_config(path: str, where: str) -> dict[str, Any] | None:
+    """The dictConfig mapping of a ``.json``/``.yaml``/``.yml`` file; ``None`` for INI."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: cannot read it: {_one_line(exc)}") from exc
+    if suffix == ".json":
+        try:
+            config = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{where}: invalid JSON: {_one_line(exc)}") from exc
+    else:
+        try:
+            yaml = importlib.import_module("yaml")
+        except ImportError:
+            raise ValueError("--log-config: PyYAML is not installed; use JSON or INI") from None
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where}: invalid YAML: {_one_line(exc)}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: expected a mapping at the top level")
+    return config
+
+
+def load_log_config(path: str) -> None:
+    """Apply a logging config file: ``.json``, ``.yaml``/``.yml`` (dictConfig) or INI (fileConfig).
+
+    Loggers the file does not mention stay enabled unless it sets ``disable_existing_loggers``.
+    Any failure is a ``ValueError`` with one line naming the path.
+    """
+    where = f"--log-config {path}"
+    config = _read_config(path, where)
+    if config is None:
+        try:
+            with open(path, encoding="utf-8"):  # fileConfig skips a missing file silently
+                pass
+        except OSError as exc:
+            raise ValueError(f"{where}: cannot read it: {_one_line(exc)}") from exc
+    try:
+        if config is not None:
+            config.setdefault("disable_existing_loggers", False)
+            logging.config.dictConfig(config)
+        else:
+            logging.config.fileConfig(path, disable_existing_loggers=False, encoding="utf-8")
+    except Exception as exc:  # a user's config fails in many ways: KeyError, ImportError, ...
+        raise ValueError(f"{where}: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def configure_logging(
+    level: str,
+    *,
+    access: bool,
+    access_format: str | None = None,
+    use_colors: bool | None = None,
+    log_config: str | None = None,
+) -> None:
+    """Console logging in the style of uvicorn (``INFO:     message``), then ``log_config``.
+
+    ``level`` is a ``LOG_LEVELS`` name; ``access_format`` an ``AccessFormatter`` format;
+    ``use_colors`` ``None`` colors when stderr is a terminal. A bad format or config file is a
+    ``ValueError`` whose one line names the flag.
+    """
+    global _access_formatter
+    try:
+        formatter = AccessFormatter(access_format or DEFAULT_ACCESS_LOG_FORMAT)
+    except ValueError as exc:
+        raise ValueError(f"--access-log-format: {exc}") from None
+    _access_formatter = formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+    handler.setFormatter(DefaultFormatter(use_colors=use_colors))
     root = logging.getLogger("sansio_asgi")
     root.handlers[:] = [handler]
     root.setLevel(LOG_LEVELS[level])
     root.propagate = False
     access_log.disabled = not access
+    if log_config is not None:
+        load_log_config(log_config)
+        if not access:  # a dictConfig re-enables the loggers it leaves alone
+            access_log.disabled = True

@@ -48,7 +48,14 @@ from .events import (
     StartApp,
     WakeApp,
 )
-from .responses import REASONS, SERVER_HEADER, error_response, http_date
+from .proxy import client_and_scheme
+from .responses import (
+    REASONS,
+    SERVER_HEADER,
+    default_headers_missing,
+    error_response,
+    http_date,
+)
 from .scope import http_scope
 from .settings import ProtocolSettings
 from .websocket import check_handshake, is_upgrade_to_websocket
@@ -72,10 +79,12 @@ class HTTPCycle:
     """One request and its response. The driver treats it as an opaque handle."""
 
     __slots__ = (
+        "admitted",
         "app_waiting",
         "body",
         "body_bytes",
         "body_sent",
+        "client",
         "discarded_bytes",
         "final_request_delivered",
         "gone",
@@ -116,6 +125,8 @@ class HTTPCycle:
         self.body_sent = 0
         self.keep_alive_10 = False  # an HTTP/1.0 request that asked for keep-alive
         self.scope_headers: list[tuple[bytes, bytes]] = []
+        self.admitted = False  # counted by the server's Admission until the app finishes
+        self.client: tuple[str, int] | None = None  # as the app sees it (proxy headers applied)
         self.response_headers: list[tuple[bytes, bytes]] = []
 
     def __repr__(self) -> str:
@@ -136,6 +147,7 @@ class HTTP11Handler:
         scheme: str,
         now: float,
         on_upgrade: UpgradeHandler | None = None,
+        tls: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._on_upgrade = on_upgrade
@@ -152,6 +164,9 @@ class HTTP11Handler:
         self._pipeline_waiting = False
         self._keep_alive = True
         self._input_closed = False
+        self._body_clock_reset = False
+        self._tls = tls
+        self._fresh = True  # no request yet on this connection
 
     # ------------------------------------------------------------------ network side
 
@@ -194,14 +209,40 @@ class HTTP11Handler:
             # RFC 9110 §15.5.9: 408 "the server did not receive a complete request message
             # within the time that it was prepared to wait".
             self._reject(408, "the request head did not arrive in time", now)
+        elif phase == CYCLE:
+            self._body_timer(now)
         elif phase == CLOSING:
             self._to_closed()
 
+    def _body_timer(self, now: float) -> None:
+        """The request-body deadline passed: a slow client (slowloris on bodies) gets 408."""
+        cycle = self._cycle
+        timeout = self._settings.request_body_timeout_s
+        if cycle is None or cycle.request_complete or timeout is None:
+            self._deadline = None
+        elif self._reading_paused or cycle.body or self._body_clock_reset:
+            # The app is the slow one, or reading just resumed: the client gets a full period.
+            self._body_clock_reset = False
+            self._deadline = now + timeout
+        elif cycle.response == DONE:
+            self._close(now)  # discarding the rest of a body nobody reads: give up on it
+        else:
+            self._reject(408, "the request body stopped arriving", now)
+
     def shutdown(self, now: float) -> None:
-        """Serve no further requests: close when idle, or after the current response."""
+        """Serve no further requests: close when idle, or after the current response.
+
+        A connection that has not had a request yet was just accepted: its request is almost
+        certainly on its way, so it gets ``linger_timeout_s`` to arrive (and is answered with
+        ``connection: close``) instead of being closed under it.
+        """
         self._keep_alive = False
         if self.phase == IDLE:
-            self._close(now)
+            if self._fresh:
+                grace = now + self._settings.linger_timeout_s
+                self._deadline = grace if self._deadline is None else min(self._deadline, grace)
+            else:
+                self._close(now)
 
     # ------------------------------------------------------------------ parsing
 
@@ -287,10 +328,15 @@ class HTTP11Handler:
                 extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
                 self._reject(status, reason, now, extra_headers=extra)
                 return False
+            admission = self._settings.admission
+            if admission is not None and not admission.try_enter():
+                self._reject(503, "the server is at its concurrency limit", now)
+                return False
             self.phase = UPGRADED
             self._deadline = None
             self._on_upgrade(self._conn, request, headers, now)
             return False
+        self._fresh = False
         # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
         http_version = "1.0" if version == b"1.0" else "1.1"
         cycle = HTTPCycle(method=method, target=request.target, http_version=http_version, now=now)
@@ -303,21 +349,38 @@ class HTTP11Handler:
             self._conn._cstate.keep_alive = True
             cycle.keep_alive_10 = True
         settings = self._settings
+        client, scheme = self._client, self._scheme
+        trusted = settings.trusted_proxies
+        if trusted is not None and (client is None or client[0] in trusted):
+            client, scheme = client_and_scheme(headers, client, scheme, trusted)
+        cycle.client = client
         cycle.scope_headers = headers
         cycle.scope = http_scope(
             method=method,
             http_version=http_version,
             target=request.target,
             headers=headers,
-            scheme=self._scheme,
-            client=self._client,
+            scheme=scheme,
+            client=client,
             server=self._server,
             root_path=settings.root_path,
             state=settings.state,
         )
+        if self._tls is not None:
+            cycle.scope["extensions"]["tls"] = dict(self._tls)
+        admission = settings.admission
+        if admission is not None:
+            if not admission.try_enter():
+                self._reject(503, "the server is at its concurrency limit", now)
+                return False
+            cycle.admitted = True
         self._cycle = cycle
         self.phase = CYCLE
-        self._deadline = None
+        self._deadline = (
+            None
+            if settings.request_body_timeout_s is None
+            else now + settings.request_body_timeout_s
+        )
         self._events.append(StartApp(cycle=cycle, scope=cycle.scope))
         return True
 
@@ -331,6 +394,9 @@ class HTTP11Handler:
             return
         cycle.body.append(data)
         cycle.body_bytes += len(data)
+        timeout = self._settings.request_body_timeout_s
+        if timeout is not None:
+            self._deadline = now + timeout
         if cycle.app_waiting:
             cycle.app_waiting = False
             self._events.append(WakeApp(cycle=cycle))
@@ -340,6 +406,8 @@ class HTTP11Handler:
         cycle = self._cycle
         assert cycle is not None
         cycle.request_complete = True
+        if self.phase == CYCLE:
+            self._deadline = None
         if cycle.response == DONE:
             self._next_cycle(now)
         elif cycle.app_waiting:
@@ -353,6 +421,7 @@ class HTTP11Handler:
             buffered = cycle.body_bytes if cycle is not None else 0
             if not self._pipeline_waiting and buffered <= high_water // 2:
                 self._reading_paused = False
+                self._body_clock_reset = True
                 self._events.append(RESUME_READING)
         elif self._pipeline_waiting or (cycle is not None and cycle.body_bytes > high_water):
             self._reading_paused = True
@@ -417,6 +486,8 @@ class HTTP11Handler:
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
         settings = self._settings
+        if settings.default_headers:
+            headers += default_headers_missing(headers, settings.default_headers)
         if settings.server_header and not has_server:
             headers.append(SERVER_HEADER)
         if settings.date_header and not has_date:
@@ -494,7 +565,7 @@ class HTTP11Handler:
         cycle.response = DONE
         self._events.append(
             ResponseCompleted(
-                client=self._client,
+                client=cycle.client,
                 method=cycle.method,
                 target=cycle.target,
                 http_version=cycle.http_version,
@@ -541,6 +612,10 @@ class HTTP11Handler:
 
     def app_finished(self, cycle: HTTPCycle, exc: BaseException | None, now: float) -> None:
         """The app's coroutine for ``cycle`` returned (``exc`` None) or raised ``exc``."""
+        if cycle.admitted:
+            cycle.admitted = False
+            assert self._settings.admission is not None
+            self._settings.admission.leave()
         state = cycle.response
         if state == DONE or cycle.gone:
             return

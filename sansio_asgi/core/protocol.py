@@ -45,6 +45,7 @@ class ServerProtocol:
         "_scheme",
         "_server",
         "_settings",
+        "_tls",
         "_ws",
     )
 
@@ -56,11 +57,13 @@ class ServerProtocol:
         server: tuple[str, int | None] | None,
         scheme: str = "http",
         now: float,
+        tls: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._server = server
         self._scheme = scheme
+        self._tls = tls
         self._output: list[bytes] = []
         self._events: list[Event] = []
         self._http = HTTP11Handler(
@@ -72,6 +75,7 @@ class ServerProtocol:
             scheme=scheme,
             now=now,
             on_upgrade=self._upgrade if settings.ws_enabled else None,
+            tls=tls,
         )
         self._handler: HTTP11Handler | WebSocketHandler = self._http
         self._ws: WebSocketHandler | None = None
@@ -95,6 +99,7 @@ class ServerProtocol:
             server=self._server,
             scheme=self._scheme,
             now=now,
+            tls=self._tls,
         )
 
     # network side

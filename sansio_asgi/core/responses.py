@@ -5,6 +5,7 @@ Shared by the HTTP/1.1 and WebSocket handlers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from email.utils import formatdate
 from http import HTTPStatus
@@ -52,3 +53,20 @@ def error_response(
         # RFC 9110 §9.3.2: the response to HEAD has the headers a GET would get, no content.
         return b"".join(lines)
     return b"".join(lines) + body
+
+
+def default_headers_missing(
+    headers: Sequence[tuple[bytes, bytes]], defaults: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The ``--header`` defaults whose names the app's headers do not already have."""
+    names = {name.lower() for name, _ in headers}
+    return [(name, value) for name, value in defaults if name.lower() not in names]
+
+
+# RFC 9110 §5.1 and §5.5: a field name is a token; a value has no CR, LF or NUL.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"[^\x00\r\n]*")
+
+
+def validate_field(name: bytes, value: bytes) -> bool:
+    return bool(_TOKEN.fullmatch(name)) and bool(_FIELD_VALUE.fullmatch(value))

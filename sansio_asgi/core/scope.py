@@ -101,7 +101,7 @@ def websocket_scope(
         http_version="1.1",
         target=target,
         headers=headers,
-        scheme="wss" if scheme == "https" else "ws",
+        scheme=scheme,
         client=client,
         server=server,
         root_path=root_path,

@@ -7,7 +7,11 @@ from the command line; tests build them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .limits import Admission
+    from .proxy import TrustedHosts
 
 # h11's own default for the largest incomplete event (the request line plus headers);
 # nginx allows 8 KiB by default, Apache 8 KiB per line. A request whose head is larger gets 431.
@@ -28,6 +32,10 @@ KEEP_ALIVE_TIMEOUT_S = 5.0
 # client that trickles its headers (slowloris) is cut off with 408. nginx's
 # client_header_timeout is 60 s; Apache's mod_reqtimeout starts at 20 s.
 HEADER_TIMEOUT_S = 20.0
+
+# A request body that stops arriving for this long (while the server is reading) gets 408:
+# slowloris on bodies. nginx's client_body_timeout is 60 s between two reads.
+REQUEST_BODY_TIMEOUT_S = 30.0
 
 # How long a connection we are closing keeps reading (and discarding) before the final close.
 LINGER_TIMEOUT_S = 2.0
@@ -50,6 +58,7 @@ class ProtocolSettings:
     date_header: bool = True
     keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S
     header_timeout_s: float = HEADER_TIMEOUT_S
+    request_body_timeout_s: float | None = REQUEST_BODY_TIMEOUT_S
     linger_timeout_s: float = LINGER_TIMEOUT_S
     max_header_bytes: int = MAX_HEADER_BYTES
     body_buffer_high_water_bytes: int = BODY_BUFFER_HIGH_WATER_BYTES
@@ -61,5 +70,11 @@ class ProtocolSettings:
     ws_ping_timeout_s: float | None = WS_PING_TIMEOUT_S
     ws_close_timeout_s: float = WS_CLOSE_TIMEOUT_S
     ws_per_message_deflate: bool = True
+    # Added to every response unless the app sent a header of the same name (--header).
+    default_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # Peers whose X-Forwarded-*/Forwarded headers are believed; None: proxy headers are off.
+    trusted_proxies: TrustedHosts | None = field(default=None, compare=False)
+    # The server-wide count of running app calls (--limit-concurrency); None: no limit.
+    admission: Admission | None = field(default=None, compare=False)
     # The lifespan ``state`` namespace; a shallow copy goes into every scope. None: unsupported.
     state: dict[str, Any] | None = field(default=None, compare=False)

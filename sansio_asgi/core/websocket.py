@@ -36,7 +36,7 @@ import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
@@ -53,6 +53,7 @@ from .events import (
     StartApp,
     WakeApp,
 )
+from .proxy import client_and_scheme
 from .responses import REASONS, SERVER_HEADER, error_response, http_date
 from .scope import websocket_scope
 from .settings import ProtocolSettings
@@ -71,6 +72,39 @@ WEBSOCKET_SPEC = "ASGI WebSocket spec"
 NEVER_SENT_CODES = frozenset({1004, 1005, 1006, 1015})
 # A close frame's payload is at most 125 bytes: 2 for the code, 123 for the reason.
 MAX_CLOSE_REASON_BYTES = 123
+
+
+class _PerMessageDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate, with control frames kept out of its inflate state.
+
+    RFC 6455 §5.4 lets a ping or pong come between the fragments of a message. wsproto 1.3
+    treats the control frame's end as the end of the compressed message and forgets that the
+    rest is compressed (python-hyper/wsproto#205); here control frames pass untouched.
+    """
+
+    _in_control = False
+
+    def frame_inbound_header(
+        self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
+    ) -> CloseReason | RsvBits:
+        if opcode.iscontrol():
+            if rsv.rsv1:
+                return CloseReason.PROTOCOL_ERROR
+            self._in_control = True
+            return RsvBits(True, False, False)
+        self._in_control = False
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
+        if self._in_control:
+            return data
+        return super().frame_inbound_payload_data(proto, data)
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        if self._in_control:
+            self._in_control = False
+            return None
+        return super().frame_inbound_complete(proto, fin)
 
 
 def _tokens(values: list[bytes]) -> list[bytes]:
@@ -134,6 +168,7 @@ class WebSocketCycle:
         "extension_offers",
         "incoming",
         "incoming_bytes",
+        "incoming_sizes",
         "key",
         "scope",
         "started_at",
@@ -150,6 +185,7 @@ class WebSocketCycle:
         self.extension_offers: list[str] = []
         # Messages for the app's receive(), in order; the last may be websocket.disconnect.
         self.incoming: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
+        self.incoming_sizes: deque[int] = deque([0])  # in bytes, one per incoming message
         self.incoming_bytes = 0
         self.app_waiting = False
         self.denial: _Denial | None = None
@@ -185,6 +221,7 @@ class WebSocketHandler:
         server: tuple[str, int | None] | None,
         scheme: str,
         now: float,
+        tls: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._h11 = conn
@@ -218,6 +255,11 @@ class WebSocketHandler:
         cycle = WebSocketCycle(target=request.target, key=key, now=now)
         cycle.subprotocols = [p for p in subprotocols if p]
         cycle.extension_offers = [o for o in offers if o]
+        scheme = "wss" if scheme == "https" else "ws"
+        trusted = settings.trusted_proxies
+        if trusted is not None and (client is None or client[0] in trusted):
+            client, scheme = client_and_scheme(headers, client, scheme, trusted)
+        self._client = client
         cycle.scope = websocket_scope(
             target=request.target,
             headers=headers,
@@ -228,6 +270,8 @@ class WebSocketHandler:
             root_path=settings.root_path,
             state=settings.state,
         )
+        if tls is not None:
+            cycle.scope["extensions"]["tls"] = dict(tls)
         self._cycle = cycle
         # The request has no body (check_handshake), so its end is already in h11's buffer.
         event = conn.next_event()
@@ -252,9 +296,11 @@ class WebSocketHandler:
     def receive_eof(self, now: float) -> None:
         if self.phase == CLOSED:
             return
-        if self.phase != DENIAL:
-            # RFC 6455 §7.1.5: no close frame received means code 1006.
-            self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
+        denial = self._cycle.denial
+        if self.phase == DENIAL and denial is not None and denial.started:
+            self._report(denial.response.status_code, now, complete=False)
+        # RFC 6455 §7.1.5: no close frame received means code 1006.
+        self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
         self._to_closed()
 
     # ------------------------------------------------------------------ time
@@ -322,7 +368,8 @@ class WebSocketHandler:
     def _message_part(self, event: Message[Any], now: float) -> None:
         data = event.data
         self._partial.append(data)
-        self._partial_bytes += len(data)
+        # The limit is in bytes: a text part counts its UTF-8 length.
+        self._partial_bytes += len(data.encode("utf-8") if type(data) is str else data)
         if self._partial_bytes > self._settings.ws_max_size_bytes:
             self._partial.clear()
             self._partial_bytes = 0
@@ -362,6 +409,7 @@ class WebSocketHandler:
     def _deliver(self, message: dict[str, Any], size: int) -> None:
         cycle = self._cycle
         cycle.incoming.append(message)
+        cycle.incoming_sizes.append(size)
         cycle.incoming_bytes += size
         if cycle.app_waiting:
             cycle.app_waiting = False
@@ -373,8 +421,10 @@ class WebSocketHandler:
         cycle = self._cycle
         if cycle.incoming and cycle.incoming[-1]["type"] == "websocket.disconnect":
             return
-        if cycle.incoming and cycle.incoming[0]["type"] == "websocket.connect":
-            cycle.incoming.clear()  # never connected: the app hears only the disconnect
+        if self._ws is None and cycle.incoming:
+            cycle.incoming.clear()  # never accepted: the app hears only the disconnect
+            cycle.incoming_sizes.clear()
+            cycle.incoming_bytes = 0
         self._deliver({"type": "websocket.disconnect", "code": int(code), "reason": reason}, 0)
 
     def _update_reading(self) -> None:
@@ -399,11 +449,9 @@ class WebSocketHandler:
         if message["type"] == "websocket.disconnect":
             return dict(message)  # stays: every later receive() says the same
         incoming.popleft()
-        if message["type"] == "websocket.receive":
-            data = message.get("text") or message.get("bytes") or b""
-            cycle.incoming_bytes -= len(data)
-            if self._reading_paused:
-                self._update_reading()
+        cycle.incoming_bytes -= cycle.incoming_sizes.popleft()
+        if self._reading_paused:
+            self._update_reading()
         return message
 
     # ------------------------------------------------------------------ app side: send
@@ -478,7 +526,7 @@ class WebSocketHandler:
         if subprotocol is not None:
             response_headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
         if self._settings.ws_per_message_deflate and cycle.extension_offers:
-            deflate = PerMessageDeflate()
+            deflate = _PerMessageDeflate()
             accepted = server_extensions_handshake(cycle.extension_offers, [deflate])
             if accepted is not None:
                 response_headers.append((b"sec-websocket-extensions", accepted))
@@ -620,6 +668,9 @@ class WebSocketHandler:
     # ------------------------------------------------------------------ app lifecycle
 
     def app_finished(self, cycle: WebSocketCycle, exc: BaseException | None, now: float) -> None:
+        admission = self._settings.admission
+        if admission is not None:
+            admission.leave()  # the HTTP handler admitted this session before the hand-over
         phase = self.phase
         if phase == HANDSHAKE:
             # ASGI WebSocket spec, Connect: the handshake must not complete without a reply.

@@ -40,8 +40,9 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
+from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app
-from .sockets import peer_addresses, set_nodelay
+from .sockets import TLS, peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -53,29 +54,71 @@ class AsyncioDriver:
     """Accepts connections on the running loop and runs the app on the same loop."""
 
     def __init__(
-        self, app: ASGIApp, settings: ProtocolSettings, report: Callable[[Event], None]
+        self,
+        app: ASGIApp,
+        settings: ProtocolSettings,
+        report: Callable[[Event], None],
+        *,
+        tls: TLS | None = None,
     ) -> None:
         self.app = app
+        self.tls = tls
         self.settings = settings
         self.report = report
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._servers: list[asyncio.Server] = []
+        self._listeners: list[socket.socket] = []
+        self._accepting: set[asyncio.Task[None]] = set()
         self._all_closed = asyncio.Event()
         self._all_closed.set()
+        self.stopping = False
+        self.closed = False
 
     async def start(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         for sock in sockets:
-            server = await loop.create_server(lambda: _Connection(self), sock=sock)
-            self._servers.append(server)
+            sock.setblocking(False)
+            loop.add_reader(sock.fileno(), self._accept, sock)
+            self._listeners.append(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        """Accept a burst; each socket becomes a connection through a task of its own, so that
+        ``stop_accepting`` can wait until every accepted socket is a connection."""
+        loop = asyncio.get_running_loop()
+        for _ in range(64):
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: log and try again on the next event
+                error_log.warning("accept() failed: %s", exc)
+                return
+            sock.setblocking(False)
+            task = loop.create_task(self._connect(sock))
+            self._accepting.add(task)
+            task.add_done_callback(self._accepting.discard)
+
+    async def _connect(self, sock: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: _Connection(self),
+                sock=sock,
+                ssl=self.tls.context if self.tls is not None else None,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:  # a failed TLS handshake, a reset
+            error_log.debug("connection not established: %s", exc)
+            sock.close()
 
     async def stop_accepting(self) -> None:
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
+        loop = asyncio.get_running_loop()
+        for sock in self._listeners:
+            loop.remove_reader(sock.fileno())
+        self._listeners.clear()
+        if self._accepting:
+            await asyncio.wait(list(self._accepting))
 
     def shutdown_connections(self) -> None:
+        self.stopping = True
         now = time.time()
         for connection in list(self.connections):
             connection.shutdown(now)
@@ -90,6 +133,7 @@ class AsyncioDriver:
 
     async def close(self) -> None:
         """Cut every connection and cancel every app still running."""
+        self.closed = True
         for connection in list(self.connections):
             connection.transport.abort()
         tasks = list(self.tasks)
@@ -117,9 +161,11 @@ class _Connection(asyncio.Protocol):
         "driver",
         "loop",
         "lost",
+        "peer",
         "runs",
         "timer",
         "timer_at",
+        "trace",
         "transport",
         "write_paused",
         "write_waiters",
@@ -136,6 +182,8 @@ class _Connection(asyncio.Protocol):
         self.write_waiters: list[asyncio.Future[None]] = []
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = 0.0
+        self.trace = trace_enabled()
+        self.peer = "-"
 
     # network side
 
@@ -146,13 +194,30 @@ class _Connection(asyncio.Protocol):
         client, server = peer_addresses(sock) if sock is not None else (None, None)
         if sock is not None:
             set_nodelay(sock)
+        tls = self.driver.tls
+        ssl_object = transport.get_extra_info("ssl_object") if tls is not None else None
         self.core = ServerProtocol(
-            self.driver.settings, client=client, server=server, now=time.time()
+            self.driver.settings,
+            client=client,
+            server=server,
+            scheme="https" if ssl_object is not None else "http",
+            now=time.time(),
+            tls=tls.extension(ssl_object) if tls is not None and ssl_object is not None else None,
         )
         self.driver._connection_opened(self)
+        if self.trace:
+            self.peer = format_client(client)
+            trace_event(self.peer, "connection made")
+        if self.driver.closed:
+            transport.abort()
+            return
+        if self.driver.stopping:
+            self.core.shutdown(time.time())
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self.trace:
+            trace_data(self.peer, "<", data)
         self.core.receive_data(data, time.time())
         self._flush()
 
@@ -162,6 +227,8 @@ class _Connection(asyncio.Protocol):
         return True  # the core says when to close
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.trace:
+            trace_event(self.peer, "connection lost")
         self.lost = True
         self.core.receive_eof(time.time())
         self._flush()
@@ -188,6 +255,8 @@ class _Connection(asyncio.Protocol):
         core = self.core
         data = core.data_to_send()
         if data and not self.lost:
+            if self.trace:
+                trace_data(self.peer, ">", data)
             self.transport.write(data)
         for event in core.events_received():
             kind = type(event)
@@ -282,6 +351,8 @@ class _AppRun:
             message = connection.core.message_for_app(self.cycle)
             connection._flush()
             if message is not None:
+                if connection.trace:
+                    trace_message(connection.peer, "<", message)
                 return message
             self.waiter = connection.loop.create_future()
             await self.waiter
@@ -293,6 +364,8 @@ class _AppRun:
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         connection = self.connection
+        if connection.trace:
+            trace_message(connection.peer, ">", message)
         connection.core.message_from_app(self.cycle, message, time.time())
         connection._flush()
         if connection.write_paused and not connection.lost:

@@ -32,6 +32,7 @@ import itertools
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -49,8 +50,9 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
+from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app
-from .sockets import peer_addresses, set_nodelay
+from .sockets import TLS, peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -67,9 +69,15 @@ class SelectorsDriver:
     """Accepts connections in an I/O thread and runs the app on the calling asyncio loop."""
 
     def __init__(
-        self, app: ASGIApp, settings: ProtocolSettings, report: Callable[[Event], None]
+        self,
+        app: ASGIApp,
+        settings: ProtocolSettings,
+        report: Callable[[Event], None],
+        *,
+        tls: TLS | None = None,
     ) -> None:
         self.app = app
+        self.tls = tls
         self.settings = settings
         self.report = report
         self.connections: set[_Connection] = set()
@@ -249,13 +257,16 @@ class _Connection:
     __slots__ = (
         "core",
         "driver",
+        "handshaking",
         "interest",
         "lost",
         "out",
+        "peer",
         "reading",
         "runs",
         "sock",
         "timer_at",
+        "trace",
         "want_close",
         "want_eof",
         "write_waiters",
@@ -263,11 +274,8 @@ class _Connection:
 
     def __init__(self, driver: SelectorsDriver, sock: socket.socket) -> None:
         self.driver = driver
-        self.sock = sock
         sock.setblocking(False)
         set_nodelay(sock)
-        client, server = peer_addresses(sock)
-        self.core = ServerProtocol(driver.settings, client=client, server=server, now=time.time())
         self.runs: dict[Cycle, _AppRun] = {}
         self.out = bytearray()
         self.reading = True
@@ -277,27 +285,81 @@ class _Connection:
         self.write_waiters: list[asyncio.Future[None]] = []
         self.timer_at: float | None = None
         self.interest = selectors.EVENT_READ
+        self.trace = trace_enabled()
+        self.peer = "-"
+        tls = driver.tls
+        if tls is not None:
+            sock = tls.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = sock
+        self.handshaking = tls is not None
         driver.selector.register(sock, self.interest, self.on_ready)
         driver._connection_opened(self)
+        if self.handshaking:
+            self._handshake()
+        else:
+            self._open(None)
+
+    def _handshake(self) -> None:
+        """The TLS handshake, a step per readiness event; the core starts once it is done."""
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket) and self.driver.tls is not None
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_interest(selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_interest(selectors.EVENT_WRITE)
+            return
+        except OSError as exc:  # ssl.SSLError included: a client that failed the handshake
+            error_log.debug("TLS handshake failed: %s", exc)
+            self._close_socket()
+            return
+        self.handshaking = False
+        self._open(self.driver.tls.extension(sock))
+
+    def _open(self, tls: dict[str, Any] | None) -> None:
+        client, server = peer_addresses(self.sock)
+        if self.trace:
+            self.peer = format_client(client)
+            trace_event(self.peer, "connection made")
+        self.core = ServerProtocol(
+            self.driver.settings,
+            client=client,
+            server=server,
+            scheme="https" if tls is not None else "http",
+            now=time.time(),
+            tls=tls,
+        )
         self._flush()
 
     # network side
 
     def on_ready(self, mask: int) -> None:
+        if self.handshaking:
+            self._handshake()
+            return
         if mask & selectors.EVENT_WRITE:
             self._write_some()
         if mask & selectors.EVENT_READ and not self.lost:
             self._read_some()
 
     def _read_some(self) -> None:
+        sock = self.sock
         try:
-            data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+            data = sock.recv(READ_SIZE)
+            if isinstance(sock, ssl.SSLSocket):
+                # Decrypted bytes TLS already holds do not wake select(): take them now.
+                while data and sock.pending():
+                    data += sock.recv(sock.pending())
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self._connection_lost()
             return
         if data:
+            if self.trace:
+                trace_data(self.peer, "<", data)
             self.core.receive_data(data, time.time())
         else:
             self.core.receive_eof(time.time())
@@ -307,7 +369,7 @@ class _Connection:
         if self.out:
             try:
                 sent = self.sock.send(self.out)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
             except OSError:
                 self._connection_lost()
@@ -328,6 +390,9 @@ class _Connection:
     def _connection_lost(self) -> None:
         if self.lost:
             return
+        if self.handshaking:
+            self._close_socket()
+            return
         self.lost = True
         self.out.clear()
         self.core.receive_eof(time.time())
@@ -335,6 +400,8 @@ class _Connection:
         self._close_socket()
 
     def _close_socket(self) -> None:
+        if self.trace:
+            trace_event(self.peer, "connection lost")
         self.lost = True
         if self.interest:
             self.driver.selector.unregister(self.sock)
@@ -351,6 +418,9 @@ class _Connection:
         events = selectors.EVENT_READ if self.reading else 0
         if self.out:
             events |= selectors.EVENT_WRITE
+        self._set_interest(events)
+
+    def _set_interest(self, events: int) -> None:
         if events == self.interest:
             return
         selector = self.driver.selector
@@ -363,6 +433,9 @@ class _Connection:
         self.interest = events
 
     def shutdown(self, now: float) -> None:
+        if self.handshaking:
+            self._close_socket()
+            return
         self.core.shutdown(now)
         self._flush()
 
@@ -377,6 +450,8 @@ class _Connection:
         core = self.core
         data = core.data_to_send()
         if data and not self.lost:
+            if self.trace:
+                trace_data(self.peer, ">", data)
             self.out += data
         for event in core.events_received():
             kind = type(event)
@@ -391,7 +466,11 @@ class _Connection:
             elif kind is ResumeReading:
                 self.reading = True
             elif kind is SendEOF:
-                self.want_eof = True
+                # TLS has no half-close: close once the output is written.
+                if isinstance(self.sock, ssl.SSLSocket):
+                    self.want_close = True
+                else:
+                    self.want_eof = True
             elif kind is CloseConnection:
                 self.want_close = True
             else:
@@ -448,11 +527,15 @@ class _Connection:
         if message is None:
             run.waiter = future
         else:
+            if self.trace:
+                trace_message(self.peer, "<", message)
             self.driver.loop.call_soon_threadsafe(_resolve, future, message)
 
     def _send(
         self, run: _AppRun, message: MutableMapping[str, Any], future: asyncio.Future[None]
     ) -> None:
+        if self.trace:
+            trace_message(self.peer, ">", message)
         try:
             self.core.message_from_app(run.cycle, message, time.time())
         except Exception as exc:

@@ -276,6 +276,8 @@ def test_disconnect_reaches_the_app_and_send_raises_oserror(serve: Any) -> None:
     done = threading.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
         await receive()  # the request
         seen.append(await receive())  # waits until the client goes away
         try:
@@ -340,6 +342,8 @@ def test_fast_upload_to_slow_app_stops_being_read(serve: Any, driver: str) -> No
     received = [0]
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
         while not release.is_set():
             await asyncio.sleep(0.01)
         more = True

@@ -1,0 +1,718 @@
+"""The log lines: access format atoms, escaping, trace helpers, config files and colors.
+
+No sockets: events are built directly and the loggers' output is captured.
+"""
+
+from __future__ import annotations
+
+import calendar
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import time
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sansio_asgi import logs
+from sansio_asgi.core.events import AppMisbehaved, RequestRejected, ResponseCompleted
+from sansio_asgi.logs import (
+    DEFAULT_ACCESS_LOG_FORMAT,
+    LOG_LEVELS,
+    TRACE,
+    AccessFormatter,
+    DefaultFormatter,
+    access_log,
+    configure_logging,
+    error_log,
+    escape,
+    format_client,
+    format_log_time,
+    load_log_config,
+    report,
+    stream_supports_color,
+    trace_data,
+    trace_enabled,
+    trace_event,
+    trace_message,
+)
+
+ESC = "\x1b"
+
+
+@pytest.fixture(autouse=True)
+def logging_state() -> Iterator[None]:
+    """Put the loggers (and root, which fileConfig replaces) back as they were; close handlers."""
+    loggers = [logging.getLogger(name) for name in ("sansio_asgi", "sansio_asgi.error")]
+    loggers += [access_log, logging.getLogger()]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    formatter = logs._access_formatter
+    yield
+    logs._access_formatter = formatter
+    for logger, handlers, level, propagate, disabled in saved:
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """What the two loggers write, as ``LEVEL message`` lines, at every level."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger("sansio_asgi")
+    root.handlers[:] = [handler]
+    root.setLevel(TRACE)
+    root.propagate = False
+    access_log.disabled = False
+    yield stream
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield from local_zone(monkeypatch, "UTC0")
+
+
+def local_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> Iterator[None]:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def completed(**changes: Any) -> ResponseCompleted:
+    event = ResponseCompleted(
+        client=("127.0.0.1", 5000),
+        method="GET",
+        target=b"/path?x=1",
+        http_version="1.1",
+        status=200,
+        body_bytes=1234,
+        duration_s=2.5015,
+        complete=True,
+        request_headers=[
+            (b"host", b"example.com"),
+            (b"Referer", b"http://example.com/from"),
+            (b"user-agent", b"curl/8.5"),
+            (b"x-many", b"one"),
+            (b"X-Many", b"two"),
+        ],
+        response_headers=[(b"content-type", b"text/plain"), (b"content-length", b"1234")],
+    )
+    return replace(event, **changes)
+
+
+class Exploding(Sequence[Any], Mapping[str, Any]):  # type: ignore[misc]
+    """Raises on any use: proves the code under test never looked at it."""
+
+    def __getitem__(self, key: Any) -> Any:
+        raise AssertionError("touched")
+
+    def __len__(self) -> int:
+        raise AssertionError("touched")
+
+    def __iter__(self) -> Iterator[Any]:
+        raise AssertionError("touched")
+
+    def __repr__(self) -> str:
+        raise AssertionError("touched")
+
+    def items(self) -> Any:
+        raise AssertionError("touched")
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        raise AssertionError("touched")
+
+
+# -- access log format ------------------------------------------------------------------------
+
+
+def test_default_format_reproduces_the_classic_line(captured: io.StringIO) -> None:
+    report(completed())
+    assert captured.getvalue() == 'INFO 127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200\n'
+    assert AccessFormatter(DEFAULT_ACCESS_LOG_FORMAT).format(completed()) == (
+        '127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200'
+    )
+
+
+@pytest.mark.parametrize(
+    ("atom", "expected"),
+    [
+        ("h", "127.0.0.1:5000"),
+        ("l", "-"),
+        ("u", "-"),
+        ("r", "GET /path?x=1 HTTP/1.1"),
+        ("m", "GET"),
+        ("U", "/path"),
+        ("q", "x=1"),
+        ("H", "HTTP/1.1"),
+        ("s", "200"),
+        ("B", "1234"),
+        ("b", "1234"),
+        ("f", "http://example.com/from"),
+        ("a", "curl/8.5"),
+        ("T", "2"),
+        ("D", "2501500"),
+        ("M", "2501"),
+        ("L", "2.501500"),
+        ("p", str(os.getpid())),
+        ("C", "-"),
+    ],
+)
+def test_every_atom(atom: str, expected: str) -> None:
+    formatter = AccessFormatter(f"%({atom})s")
+    assert formatter.atoms == (atom,)
+    assert formatter.format(completed()) == expected
+
+
+@pytest.mark.parametrize(
+    ("atom", "changes", "expected"),
+    [
+        ("h", {"client": None}, "-"),
+        ("b", {"body_bytes": 0}, "-"),
+        ("B", {"body_bytes": 0}, "0"),
+        ("C", {"complete": False}, "X"),
+        ("f", {"request_headers": []}, "-"),
+        ("a", {"request_headers": []}, "-"),
+        ("U", {"target": b"/no-query"}, "/no-query"),
+        ("q", {"target": b"/no-query"}, ""),
+        ("q", {"target": b"/p?a=1?b=2"}, "a=1?b=2"),
+        ("T", {"duration_s": 0.9999999}, "1"),  # rounded to the microsecond, then truncated
+        ("M", {"duration_s": 0.0015}, "1"),
+        ("D", {"duration_s": 0.000003}, "3"),
+        ("L", {"duration_s": 0.0}, "0.000000"),
+        ("H", {"http_version": "1.0"}, "HTTP/1.0"),
+        ("r", {"method": "POST", "target": b"*"}, "POST * HTTP/1.1"),
+    ],
+)
+def test_atom_edge_cases(atom: str, changes: dict[str, Any], expected: str) -> None:
+    assert AccessFormatter(f"%({atom})s").format(completed(**changes)) == expected
+
+
+def test_time_atom_is_when_the_request_started(utc: None) -> None:
+    start = calendar.timegm((2026, 11, 24, 10, 31, 2))
+    formatter = AccessFormatter("%(t)s", clock=lambda: start + 2.5015)
+    assert formatter.format(completed()) == "[24/Nov/2026:10:31:02 +0000]"
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("UTC0", "[01/Jan/1970:00:00:00 +0000]"),
+        ("EST+5", "[31/Dec/1969:19:00:00 -0500]"),
+        ("IST-5:30", "[01/Jan/1970:05:30:00 +0530]"),
+    ],
+)
+def test_log_time_is_local_with_its_offset(
+    monkeypatch: pytest.MonkeyPatch, zone: str, expected: str
+) -> None:
+    for _ in local_zone(monkeypatch, zone):
+        assert format_log_time(0) == expected
+
+
+def test_time_atom_uses_the_real_clock_by_default() -> None:
+    line = AccessFormatter("%(t)s").format(completed(duration_s=0.0))
+    assert line == format_log_time(time.time()) or line == format_log_time(time.time() - 1)
+
+
+def test_header_atoms() -> None:
+    formatter = AccessFormatter(
+        "%({Host}i)s %({x-many}i)s %({missing}i)s %({Content-Type}o)s %({host}o)s"
+    )
+    assert formatter.format(completed()) == "example.com one, two - text/plain -"
+    assert formatter.atoms == ("{Host}i", "{x-many}i", "{missing}i", "{Content-Type}o", "{host}o")
+
+
+@pytest.mark.parametrize("atom", ["Z", "", "{x}e", "hh", "{}i", "{x}z"])
+def test_unknown_atom_gives_a_dash(atom: str) -> None:
+    assert AccessFormatter(f"<%({atom})s>").format(completed()) == "<->"
+
+
+def test_literal_percent_and_width() -> None:
+    formatter = AccessFormatter("100%% %(s)5s|%(m)-5s|%(s).1s %%(h)s")
+    assert formatter.format(completed()) == "100%   200|GET  |2 %(h)s"
+    assert formatter.atoms == ("s", "m", "s")
+
+
+@pytest.mark.parametrize(
+    "fmt", ["%", "50% off", "%s", "%d", "%(h)", "%(h)d", "%(h", "%(h)s %(s)i", "%(a(b))s"]
+)
+def test_malformed_format_is_a_one_line_value_error(fmt: str) -> None:
+    with pytest.raises(ValueError, match="bad directive") as info:
+        AccessFormatter(fmt)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        configure_logging("info", access=True, access_format=fmt + "\n")
+    message = str(info.value)
+    assert message.startswith("--access-log-format: ")
+    assert "\n" not in message
+
+
+def test_only_the_atoms_in_the_format_are_computed() -> None:
+    untouchable = completed(request_headers=Exploding(), response_headers=Exploding())
+    assert AccessFormatter("%(h)s %(r)s %(s)s %(B)s %(L)s").format(untouchable)
+    with pytest.raises(AssertionError, match="touched"):
+        AccessFormatter("%(a)s").format(untouchable)
+
+
+def test_report_uses_the_configured_format(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(
+        "info", access=True, access_format='%(h)s "%(r)s" %(s)s %(b)s %(M)sms', use_colors=False
+    )
+    report(completed())
+    assert capsys.readouterr().err == (
+        'INFO:     127.0.0.1:5000 "GET /path?x=1 HTTP/1.1" 200 1234 2501ms\n'
+    )
+
+
+# -- escaping ---------------------------------------------------------------------------------
+
+HOSTILE = b"/x\r\nINFO:     forged\x00\x1b[31mred\x7f\xc3\xa9\xff"
+
+
+def assert_one_clean_line(text: str) -> None:
+    assert text.endswith("\n")
+    line = text[:-1]
+    assert line.isascii()
+    assert line.isprintable(), repr(line)  # no CR, LF, ESC, NUL, DEL
+
+
+def test_escape() -> None:
+    assert escape(b"/plain?x=1") == "/plain?x=1"
+    assert escape(HOSTILE) == r"/x\r\nINFO:     forged\x00\x1b[31mred\x7f\xc3\xa9\xff"
+
+
+def test_target_and_headers_cannot_inject_lines(captured: io.StringIO) -> None:
+    hostile = completed(
+        target=HOSTILE,
+        method="G\nET",
+        client=("evil\r\nhost", 1),  # a proxy-forwarded address is client text too
+        request_headers=[(b"user-agent", HOSTILE), (b"referer", HOSTILE), (b"x-a", HOSTILE)],
+        response_headers=[(b"location", HOSTILE)],
+    )
+    logs._access_formatter = AccessFormatter(
+        '%(h)s %(r)s %(m)s %(U)s %(q)s "%(a)s" "%(f)s" %({X-A}i)s %({location}o)s'
+    )
+    report(hostile)
+    text = captured.getvalue()
+    assert_one_clean_line(text)
+    assert r"/x\r\nINFO:     forged\x00\x1b[31mred\x7f\xc3\xa9\xff" in text
+    assert r"evil\r\nhost:1 G\nET " in text
+    assert text.count(r"\x1b[31m") == 6  # r, U, a, f and the two header atoms
+
+
+def test_query_string_is_escaped() -> None:
+    assert AccessFormatter("%(q)s").format(completed(target=b"/?a=\n\x1b")) == r"a=\n\x1b"
+
+
+def test_rejected_and_misbehaved_are_escaped(captured: io.StringIO) -> None:
+    report(RequestRejected(client=("1.2.3.4", 9), status=400, reason="bad\r\nline é"))
+    report(AppMisbehaved(reason="app sent\nnonsense"))
+    report(RequestRejected(client=None, status=431, reason="too big"))
+    assert captured.getvalue().splitlines() == [
+        r"WARNING Invalid HTTP request from 1.2.3.4:9: 400 bad\r\nline \xc3\xa9",
+        r"ERROR app sent\nnonsense",
+        "WARNING Invalid HTTP request from -: 431 too big",
+    ]
+
+
+def test_format_client() -> None:
+    assert format_client(None) == "-"
+    assert format_client(("::1", 80)) == "::1:80"
+
+
+# -- TRACE ------------------------------------------------------------------------------------
+
+
+def test_trace_level_is_registered() -> None:
+    assert TRACE == 5
+    assert logging.getLevelName(TRACE) == "TRACE"
+    assert logging.getLevelName("TRACE") == TRACE
+    assert LOG_LEVELS["trace"] == TRACE
+    assert list(LOG_LEVELS) == ["critical", "error", "warning", "info", "debug", "trace"]
+
+
+def test_trace_enabled_follows_the_level() -> None:
+    configure_logging("debug", access=True, use_colors=False)
+    assert not trace_enabled()
+    configure_logging("trace", access=True, use_colors=False)
+    assert trace_enabled()
+
+
+def test_trace_data_marks_direction(captured: io.StringIO) -> None:
+    trace_data("127.0.0.1:50432", "<", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    trace_data("127.0.0.1:50432", ">", bytearray(b"HTTP/1.1 200 OK\r\n\x00\xff"))
+    trace_data("127.0.0.1:50432", ">", memoryview(b""))
+    assert captured.getvalue().splitlines() == [
+        r"TRACE 127.0.0.1:50432 < 27 bytes b'GET / HTTP/1.1\r\nHost: a\r\n\r\n'",
+        r"TRACE 127.0.0.1:50432 > 19 bytes b'HTTP/1.1 200 OK\r\n\x00\xff'",
+        "TRACE 127.0.0.1:50432 > 0 bytes b''",
+    ]
+
+
+def test_trace_data_is_truncated(captured: io.StringIO) -> None:
+    trace_data("c", "<", b"a" * 199 + b"\n" + b"z" * 300)
+    line = captured.getvalue()
+    assert line == "TRACE c < 500 bytes b'" + "a" * 199 + "\\n'…(+300 bytes)\n"
+
+
+def test_trace_message_marks_direction_and_shortens(captured: io.StringIO) -> None:
+    trace_message("c", "<", {"type": "http.request", "body": b"hello", "more_body": False})
+    trace_message(
+        "c",
+        ">",
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), [b"x-evil", b"a\r\nb\x1b"]],
+        },
+    )
+    trace_message("c", ">", {"type": "http.response.body", "body": b"x" * 1000})
+    trace_message("c", "<", {"type": "websocket.receive", "text": "h\xe9\n\u2028" * 20})
+    trace_message("c", ">", {"type": "websocket.close", "code": 1000, "reason": "r" * 300})
+    trace_message("c", "<", {"type": "http.disconnect"})
+    lines = captured.getvalue().splitlines()
+    assert lines == [
+        "TRACE c < http.request body=<5 bytes b'hello'> more_body=False",
+        "TRACE c > http.response.start status=200 headers="
+        r"[(b'content-type', b'text/plain'), (b'x-evil', b'a\r\nb\x1b')]",
+        "TRACE c > http.response.body body=<1000 bytes b'" + "x" * 40 + "'…(+960 bytes)>",
+        "TRACE c < websocket.receive text=<80 chars " + ascii("h\xe9\n\u2028" * 10) + "…>",
+        "TRACE c > websocket.close code=1000 reason='" + "r" * 199 + "…",
+        "TRACE c < http.disconnect",
+    ]
+
+
+def test_trace_message_escapes_odd_values(captured: io.StringIO) -> None:
+    class Sneaky:
+        def __repr__(self) -> str:
+            return "line\nbreak\x1b"
+
+    trace_message("c\n", ">", {"type": "x\ny", "extension": Sneaky(), "headers": [Sneaky()]})
+    trace_message("c", ">", {"type": 7})
+    trace_event("c", "lost: reset\r\nby peer")
+    text = captured.getvalue()
+    assert text.splitlines() == [
+        r"TRACE c\n > x\ny extension=line\nbreak\x1b headers=[line\nbreak\x1b]",
+        "TRACE c > 7",
+        r"TRACE c lost: reset\r\nby peer",
+    ]
+
+
+def test_trace_event(captured: io.StringIO) -> None:
+    trace_event("127.0.0.1:50432", "connection made")
+    assert captured.getvalue() == "TRACE 127.0.0.1:50432 connection made\n"
+
+
+def test_trace_off_formats_nothing(captured: io.StringIO) -> None:
+    logging.getLogger("sansio_asgi").setLevel(logging.DEBUG)
+    assert not trace_enabled()
+    trace_message("c", "<", Exploding())
+    trace_data("c", ">", Exploding())  # type: ignore[arg-type]
+    trace_event("c", "connection made")
+    assert captured.getvalue() == ""
+
+
+def test_trace_lines_on_the_console(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("trace", access=True, use_colors=False)
+    trace_event("c", "connection made")
+    assert capsys.readouterr().err == "TRACE:    c connection made\n"
+
+
+# -- configure_logging ------------------------------------------------------------------------
+
+
+def test_console_format_and_level(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("warning", access=True, use_colors=False)
+    error_log.info("hidden")
+    error_log.warning("shown")
+    report(completed())  # access lines are INFO
+    assert capsys.readouterr().err == "WARNING:  shown\n"
+
+
+def test_access_log_off(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", access=False, use_colors=False)
+    report(completed())
+    error_log.info("still here")
+    assert capsys.readouterr().err == "INFO:     still here\n"
+    configure_logging("info", access=True, use_colors=False)
+    report(completed())
+    assert '"GET /path?x=1 HTTP/1.1" 200' in capsys.readouterr().err
+
+
+def write_json(path: Path, config: dict[str, Any]) -> str:
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def file_config(log_file: Path, logger: str, level: str = "DEBUG") -> dict[str, Any]:
+    return {
+        "version": 1,
+        "formatters": {"plain": {"format": "%(name)s|%(levelname)s|%(message)s"}},
+        "handlers": {
+            "file": {
+                "class": "logging.FileHandler",
+                "filename": str(log_file),
+                "formatter": "plain",
+                "encoding": "utf-8",
+            }
+        },
+        "loggers": {logger: {"handlers": ["file"], "level": level, "propagate": False}},
+    }
+
+
+def test_json_log_config_is_applied_over_the_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "access.log"
+    path = write_json(tmp_path / "log.json", file_config(log_file, "sansio_asgi.access"))
+    configure_logging("info", access=True, use_colors=False, log_config=path)
+    report(completed())
+    error_log.debug("below the level")
+    error_log.info("default console")
+    assert log_file.read_text() == (
+        'sansio_asgi.access|INFO|127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200\n'
+    )
+    assert capsys.readouterr().err == "INFO:     default console\n"
+
+
+def test_log_config_levels_and_handlers_win(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "all.log"
+    path = write_json(tmp_path / "log.json", file_config(log_file, "sansio_asgi"))
+    configure_logging("warning", access=True, use_colors=True, log_config=path)
+    (handler,) = logging.getLogger("sansio_asgi").handlers
+    assert isinstance(handler, logging.FileHandler)
+    error_log.debug("debug from the config's level")
+    report(completed())
+    assert log_file.read_text().splitlines() == [
+        "sansio_asgi.error|DEBUG|debug from the config's level",
+        'sansio_asgi.access|INFO|127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200',
+    ]
+    assert capsys.readouterr().err == ""  # and no colors in the file: checked above
+
+
+def test_log_config_keeps_unmentioned_loggers_enabled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_json(tmp_path / "log.json", file_config(tmp_path / "o.log", "other"))
+    configure_logging("info", access=True, use_colors=False, log_config=path)
+    report(completed())
+    assert "200" in capsys.readouterr().err
+    configure_logging("info", access=False, use_colors=False, log_config=path)
+    report(completed())
+    assert capsys.readouterr().err == ""
+
+
+def test_ini_log_config(tmp_path: Path) -> None:
+    log_file = tmp_path / "ini.log"
+    path = tmp_path / "log.ini"
+    path.write_text(
+        "[loggers]\nkeys=root,sansio\n\n"
+        "[handlers]\nkeys=file\n\n"
+        "[formatters]\nkeys=plain\n\n"
+        "[logger_root]\nlevel=WARNING\nhandlers=\n\n"
+        "[logger_sansio]\nlevel=INFO\nhandlers=file\npropagate=0\nqualname=sansio_asgi\n\n"
+        "[handler_file]\nclass=FileHandler\nformatter=plain\n"
+        f"args=({str(log_file)!r}, 'a', 'utf-8')\n\n"
+        "[formatter_plain]\nformat=%(levelname)s %(message)s\n"
+    )
+    configure_logging("info", access=True, log_config=str(path))
+    report(completed())
+    error_log.warning("warned")
+    assert log_file.read_text().splitlines() == [
+        'INFO 127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200',
+        "WARNING warned",
+    ]
+
+
+def test_default_formatter_from_a_log_config(tmp_path: Path) -> None:
+    log_file = tmp_path / "colored.log"
+    config = file_config(log_file, "sansio_asgi")
+    config["formatters"]["plain"] = {"()": "sansio_asgi.logs.DefaultFormatter", "use_colors": True}
+    configure_logging("info", access=True, log_config=write_json(tmp_path / "c.json", config))
+    report(completed(status=404))
+    assert log_file.read_text() == (
+        f"{ESC}[32mINFO{ESC}[0m:     "
+        f'127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" {ESC}[31m404{ESC}[0m\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("missing.json", None, "cannot read it"),
+        ("missing.ini", None, "cannot read it"),
+        ("missing.conf", None, "cannot read it"),
+        ("bad.json", "{not json", "invalid JSON"),
+        ("list.json", "[1, 2]", "expected a mapping"),
+        ("noversion.json", "{}", "dictionary doesn't specify a version"),
+        (
+            "badclass.json",
+            '{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}',
+            "Unable to configure handler 'h'",
+        ),
+        # The exception type of a bad INI file varies by Python version.
+        ("empty.ini", "", "Error"),
+        ("garbage.ini", "this is not\nan ini file\n", "Error"),
+        ("latin1.json", b"\xff\xfe".decode("latin-1"), "cannot read it"),
+    ],
+)
+def test_bad_log_config_is_one_line_naming_the_path(
+    tmp_path: Path, name: str, content: str | None, fragment: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content, encoding="latin-1")
+    with pytest.raises(ValueError) as info:
+        load_log_config(str(path))
+    message = str(info.value)
+    assert message.startswith(f"--log-config {path}: ")
+    assert fragment in message
+    assert "\n" not in message
+    with pytest.raises(ValueError, match=r"^--log-config "):
+        configure_logging("info", access=True, log_config=str(path))
+
+
+def test_yaml_log_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "log.yaml"
+    path.write_text(json.dumps(file_config(tmp_path / "y.log", "sansio_asgi.error")))  # YAML
+    if importlib.util.find_spec("yaml") is None:
+        with pytest.raises(ValueError) as info:
+            load_log_config(str(path))
+        assert str(info.value) == "--log-config: PyYAML is not installed; use JSON or INI"
+    else:  # pragma: no cover - PyYAML is not in the test environment today
+        load_log_config(str(path))
+        error_log.info("via yaml")
+        assert (tmp_path / "y.log").read_text() == "sansio_asgi.error|INFO|via yaml\n"
+
+
+def test_yaml_with_and_without_pyyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both branches whatever is installed: a stand-in module, then none at all."""
+    fake = types.ModuleType("yaml")
+    fake.YAMLError = ValueError  # type: ignore[attr-defined]
+    fake.safe_load = json.loads  # type: ignore[attr-defined]  # JSON is YAML
+    monkeypatch.setitem(sys.modules, "yaml", fake)
+    path = tmp_path / "log.yml"
+    path.write_text(json.dumps(file_config(tmp_path / "y.log", "sansio_asgi.error")))
+    load_log_config(str(path))
+    error_log.info("via yaml")
+    assert (tmp_path / "y.log").read_text() == "sansio_asgi.error|INFO|via yaml\n"
+
+    path.write_text("{oops")
+    with pytest.raises(ValueError, match=r"^--log-config .*log\.yml: invalid YAML: "):
+        load_log_config(str(path))
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml -> ImportError
+    with pytest.raises(ValueError) as info:
+        configure_logging("info", access=True, log_config=str(path))
+    assert str(info.value) == "--log-config: PyYAML is not installed; use JSON or INI"
+
+
+# -- colors -----------------------------------------------------------------------------------
+
+
+def record(level: int, message: str = "hi") -> logging.LogRecord:
+    return logging.LogRecord("sansio_asgi.error", level, __file__, 1, message, None, None)
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        (TRACE, f"{ESC}[36mTRACE{ESC}[0m:    hi"),
+        (logging.DEBUG, f"{ESC}[36mDEBUG{ESC}[0m:    hi"),
+        (logging.INFO, f"{ESC}[32mINFO{ESC}[0m:     hi"),
+        (logging.WARNING, f"{ESC}[33mWARNING{ESC}[0m:  hi"),
+        (logging.ERROR, f"{ESC}[31mERROR{ESC}[0m:    hi"),
+        (logging.CRITICAL, f"{ESC}[91mCRITICAL{ESC}[0m: hi"),
+    ],
+)
+def test_colored_level_names(level: int, expected: str) -> None:
+    assert DefaultFormatter(use_colors=True).format(record(level)) == expected
+    plain = DefaultFormatter(use_colors=False).format(record(level))
+    assert ESC not in plain
+    assert plain == expected.replace(f"{ESC}[0m", "")[5:]
+
+
+@pytest.mark.parametrize(
+    ("status", "color"), [(101, "97"), (204, "32"), (304, "33"), (404, "31"), (503, "91")]
+)
+def test_colored_access_status(capsys: pytest.CaptureFixture[str], status: int, color: str) -> None:
+    configure_logging("info", access=True, use_colors=True)
+    report(completed(status=status, target=b"/\x1b[2J"))
+    assert capsys.readouterr().err == (
+        f"{ESC}[32mINFO{ESC}[0m:     127.0.0.1:5000 - "
+        rf'"GET /\x1b[2J HTTP/1.1" {ESC}[{color}m{status}{ESC}[0m'
+        "\n"
+    )
+
+
+def test_no_colors_means_no_escape_sequences(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("trace", access=True, use_colors=False)
+    report(completed(target=b"/\x1b[2J", status=500))
+    report(RequestRejected(client=None, status=400, reason="\x1b[31m"))
+    error_log.critical("boom")
+    trace_event("c", "made")
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 4
+    assert ESC not in err
+
+
+def test_colors_default_to_whether_stderr_is_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging("info", access=True)  # stderr is captured: not a terminal
+    report(completed())
+    assert ESC not in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert stream_supports_color(Terminal())
+    assert not stream_supports_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not stream_supports_color(Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert not DefaultFormatter().use_colors
+    monkeypatch.delenv("NO_COLOR")
+    assert DefaultFormatter().use_colors
+
+
+def test_colored_status_is_padded_before_coloring() -> None:
+    formatter = AccessFormatter("[%(s)5s] %(h)s")
+    event = completed(status=200)
+    assert formatter.format_colored(event) == f"[{ESC}[32m  200{ESC}[0m] 127.0.0.1:5000"
+    assert formatter.format_colored(completed(status=600)) == "[  600] 127.0.0.1:5000"
+    assert AccessFormatter("%(h)s").format_colored(event) == "127.0.0.1:5000"
+
+
+def test_coloring_does_not_change_the_record_for_other_handlers() -> None:
+    colored, plain = io.StringIO(), io.StringIO()
+    logging.getLogger("sansio_asgi").setLevel(logging.INFO)
+    for stream, use_colors in ((colored, True), (plain, False)):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(DefaultFormatter(use_colors=use_colors))
+        access_log.addHandler(handler)
+    try:
+        report(completed())
+    finally:
+        for handler in access_log.handlers[-2:]:
+            access_log.removeHandler(handler)
+    assert ESC in colored.getvalue()
+    assert plain.getvalue() == 'INFO:     127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200\n'
