@@ -21,7 +21,11 @@ DEADLINE_S = 15.0
 
 @contextmanager
 def server_process(
-    *args: str, cwd: Path | None = None
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    host: str = "127.0.0.1",
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     with subprocess.Popen(
         [sys.executable, *args],
@@ -29,25 +33,31 @@ def server_process(
         stderr=subprocess.STDOUT,
         text=True,
         cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"},
+        pass_fds=pass_fds,
     ) as process:
         try:
             assert process.stdout is not None
+            fd = process.stdout.fileno()
+            deadline = time.monotonic() + DEADLINE_S
+            port = None
+            output = ""
             with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ)
-                deadline = time.monotonic() + DEADLINE_S
-                port = None
-                output = ""
+                selector.register(fd, selectors.EVENT_READ)
+                # Raw reads, lines split here: readline() would buffer a second line that
+                # select() can then no longer see.
                 while port is None:
                     remaining = deadline - time.monotonic()
                     assert remaining > 0, f"no 'running on' line: {output}"
-                    if selector.select(remaining):
-                        line = process.stdout.readline()
-                        assert line, f"the server exited: {output}"
-                        output += line
-                        match = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
-                        if match:
-                            port = int(match.group(1))
+                    if not selector.select(remaining):
+                        continue
+                    chunk = os.read(fd, 65536).decode()
+                    assert chunk, f"the server exited: {output}"
+                    output += chunk
+                    match = re.search(rf"running on http://{re.escape(host)}:(\d+)", output)
+                    if match:
+                        port = int(match.group(1))
+            process.earlier_output = output  # type: ignore[attr-defined]
             yield process, port
         finally:
             if process.poll() is None:
@@ -55,13 +65,22 @@ def server_process(
                 process.wait()
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def output_after(process: subprocess.Popen[str]) -> str:
+    """Everything the server printed, once it has exited."""
+    assert process.stdout is not None
+    return str(process.earlier_output) + process.stdout.read()  # type: ignore[attr-defined]
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sansio_asgi", *args],
         capture_output=True,
         text=True,
         timeout=DEADLINE_S,
         cwd=cwd,
+        env=env,
     )
 
 
@@ -77,8 +96,7 @@ def test_demo_app_serves_and_stops_cleanly(driver: str, sig: int) -> None:
         assert posted.json()["body"] == "hi there"
         process.send_signal(sig)
         assert process.wait(DEADLINE_S) == 0
-        assert process.stdout is not None
-        rest = process.stdout.read()
+        rest = output_after(process)
     assert "Finished server process" in rest
     assert '"GET /?format=json HTTP/1.1" 200' in rest
 
