@@ -102,9 +102,11 @@ def test_ipv6(app_dir: Path) -> None:
         assert process.wait(DEADLINE_S) == 0
 
 
-def test_access_log_format_and_trace(app_dir: Path) -> None:
+@pytest.mark.parametrize("driver", ["asyncio", "selectors"])
+def test_access_log_format_and_trace(app_dir: Path, driver: str) -> None:
     fmt = '%(h)s "%(r)s" %(s)s %(B)s %({x-out}o)s %({user-agent}i)s %(D)sus'
     args = ("-m", "sansio_asgi", "slow:app", "--app-dir", str(app_dir), "--port", "0")
+    args += ("--driver", driver)
     extra = ("--access-log-format", fmt, "--log-level", "trace", "--no-use-colors")
     with server_process(*args, *extra) as (process, port):
         httpx.get(f"http://127.0.0.1:{port}/x%0d%0aforged?0", headers={"user-agent": "ua\x01x"})

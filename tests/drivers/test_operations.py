@@ -383,3 +383,40 @@ def test_unix_socket(driver: str, tmp_path: Path) -> None:
     assert response.status_code == 200
     assert response.text.endswith("http /unix")
     assert not Path(path).exists()  # removed on shutdown
+
+
+def test_tls_client_certificates(driver: str, certificates: tuple[trustme.CA, Path, Path]) -> None:
+    ca, certfile, keyfile = certificates
+    ca_file = certfile.parent / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(scope["extensions"]["tls"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"hi"})
+
+    client_cert = ca.issue_cert("client.example")
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    client_cert.configure_cert(client_context)
+    options = {
+        "ssl_certfile": str(certfile),
+        "ssl_keyfile": str(keyfile),
+        "ssl_ca_certs": str(ca_file),
+        "ssl_cert_reqs": int(ssl.CERT_REQUIRED),
+    }
+    with running_server(app, driver=driver, **options) as server:
+        with httpx.Client(verify=client_context) as client:
+            assert client.get(f"https://127.0.0.1:{server.port}/").text == "hi"
+        anonymous = ssl.create_default_context()
+        ca.configure_trust(anonymous)
+        with pytest.raises(httpx.HTTPError), httpx.Client(verify=anonymous) as client:
+            client.get(f"https://127.0.0.1:{server.port}/")
+    (tls,) = seen
+    assert tls["client_cert_chain"][0].startswith("-----BEGIN CERTIFICATE-----")
+    from cryptography import x509
+
+    subject = x509.load_pem_x509_certificate(client_cert.cert_chain_pems[0].bytes()).subject
+    assert tls["client_cert_name"] == subject.rfc4514_string()
