@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,10 @@ SLOW_APP = (
     "    if scope['type'] != 'http':\n"
     "        return\n"
     "    await receive()\n"
-    "    await asyncio.sleep(float(scope['query_string'] or 0))\n"
+    "    delay = float(scope['query_string'] or 0)\n"
+    "    if delay:\n"
+    "        open(__file__ + '.started', 'w').close()\n"
+    "    await asyncio.sleep(delay)\n"
     "    await send({'type': 'http.response.start', 'status': 200,\n"
     "                'headers': [(b'content-length', b'4'), (b'x-out', b'yes')]})\n"
     "    await send({'type': 'http.response.body', 'body': b'done'})\n"
@@ -44,8 +48,11 @@ def test_sigterm_during_a_request_finishes_it(app_dir: Path, driver: str) -> Non
             target=lambda: result.append(httpx.get(f"http://127.0.0.1:{port}/?0.5", timeout=10))
         )
         thread.start()
-        with httpx.Client() as probe:  # a quick request: the slow one has been sent by now
-            probe.get(f"http://127.0.0.1:{port}/?0")
+        started = app_dir / "slow.py.started"
+        deadline = time.monotonic() + DEADLINE_S
+        while not started.exists():  # the app is handling the slow request
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         process.send_signal(signal.SIGTERM)
         thread.join(DEADLINE_S)
         assert process.wait(DEADLINE_S) == 0
