@@ -420,3 +420,29 @@ def test_tls_client_certificates(driver: str, certificates: tuple[trustme.CA, Pa
 
     subject = x509.load_pem_x509_certificate(client_cert.cert_chain_pems[0].bytes()).subject
     assert tls["client_cert_name"] == subject.rfc4514_string()
+
+
+def test_a_second_stop_request_forces_the_exit(driver: str) -> None:
+    """Ctrl+C twice: without --timeout-graceful-shutdown the first waits for the app, the
+    second cancels it."""
+    cancelled = threading.Event()
+
+    async def forever(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with running_server(forever, driver=driver) as server:
+        sock = server.connect()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: bool(server.server._driver and server.server._driver.tasks))
+        server.loop.call_soon_threadsafe(server.server.request_stop)
+        wait_for(lambda: _refused(server.port))
+        assert not cancelled.is_set()  # the first request waits for the app
+        server.loop.call_soon_threadsafe(server.server.request_stop)
+        wait_for(cancelled.is_set)
+        sock.close()
