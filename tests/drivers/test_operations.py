@@ -131,7 +131,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(driver: str) -> None:
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: the listener was closing
         return True
     return False
 
