@@ -28,7 +28,6 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from .config import ASGIApp, Config
-from .core.errors import ASGIProtocolError
 from .core.events import Event, ResponseCompleted
 from .core.lifespan import FAILED, UNSUPPORTED, Lifespan
 from .core.limits import Admission
@@ -295,4 +294,4 @@ class _LifespanRun:
             self._changed.set()
 
 
-__all__ = ["ASGIProtocolError", "Server"]
+__all__ = ["Server"]
