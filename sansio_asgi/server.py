@@ -59,15 +59,6 @@ class Server:
         self._force_close: asyncio.Future[None] | None = None
         self._max_requests: int | None = None
 
-    @property
-    def bound_ports(self) -> list[int]:
-        ports: list[int] = []
-        for sock in self.sockets:
-            address = sock.getsockname()
-            if isinstance(address, tuple):
-                ports.append(int(address[1]))
-        return ports
-
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve until ``request_stop()``, SIGINT or SIGTERM."""
         self._stop = asyncio.Event()

@@ -48,7 +48,7 @@ from .events import (
     StartApp,
     WakeApp,
 )
-from .proxy import client_and_scheme
+from .proxy import PROXY_HEADERS, client_and_scheme
 from .responses import (
     REASONS,
     SERVER_HEADER,
@@ -296,6 +296,7 @@ class HTTP11Handler:
         head_bytes = len(request.method) + len(request.target) + 14
         has_te = has_cl = False
         connection = upgrade = b""
+        proxied = False
         for name, value in headers:
             head_bytes += len(name) + len(value) + 4
             if name == b"transfer-encoding":
@@ -306,6 +307,8 @@ class HTTP11Handler:
                 connection = value
             elif name == b"upgrade":
                 upgrade = value
+            elif name in PROXY_HEADERS:
+                proxied = True
         if head_bytes > self._settings.max_header_bytes:
             self._reject(431, "the request head is too large", now)
             return False
@@ -350,9 +353,8 @@ class HTTP11Handler:
             cycle.keep_alive_10 = True
         settings = self._settings
         client, scheme = self._client, self._scheme
-        trusted = settings.trusted_proxies
-        if trusted is not None and (client is None or client[0] in trusted):
-            client, scheme = client_and_scheme(headers, client, scheme, trusted)
+        if proxied and settings.trusted_proxies is not None:
+            client, scheme = client_and_scheme(headers, client, scheme, settings.trusted_proxies)
         cycle.client = client
         cycle.scope_headers = headers
         cycle.scope = http_scope(

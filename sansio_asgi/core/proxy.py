@@ -141,6 +141,11 @@ class TrustedHosts:
         return f"TrustedHosts({','.join(entries)!r})"
 
 
+# The request headers that can change the client or scheme; a request with none of them is
+# left as it is without a second look at its headers.
+PROXY_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+
+
 def client_and_scheme(
     headers: Sequence[tuple[bytes, bytes]],
     client: tuple[str, int] | None,

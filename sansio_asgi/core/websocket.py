@@ -256,9 +256,8 @@ class WebSocketHandler:
         cycle.subprotocols = [p for p in subprotocols if p]
         cycle.extension_offers = [o for o in offers if o]
         scheme = "wss" if scheme == "https" else "ws"
-        trusted = settings.trusted_proxies
-        if trusted is not None and (client is None or client[0] in trusted):
-            client, scheme = client_and_scheme(headers, client, scheme, trusted)
+        if settings.trusted_proxies is not None:
+            client, scheme = client_and_scheme(headers, client, scheme, settings.trusted_proxies)
         self._client = client
         cycle.scope = websocket_scope(
             target=request.target,

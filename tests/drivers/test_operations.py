@@ -136,8 +136,8 @@ def _refused(port: int) -> bool:
     return False
 
 
-def test_graceful_shutdown_timeout_cancels_apps(driver: str) -> None:
-    cancelled = threading.Event()
+def never_answers(cancelled: threading.Event) -> Any:
+    """An app that never responds to a request, and sets ``cancelled`` when it is cancelled."""
 
     async def forever(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -147,6 +147,13 @@ def test_graceful_shutdown_timeout_cancels_apps(driver: str) -> None:
         except asyncio.CancelledError:
             cancelled.set()
             raise
+
+    return forever
+
+
+def test_graceful_shutdown_timeout_cancels_apps(driver: str) -> None:
+    cancelled = threading.Event()
+    forever = never_answers(cancelled)
 
     with running_server(forever, driver=driver, timeout_graceful_shutdown=0.2) as server:
         sock = server.connect()
@@ -426,15 +433,7 @@ def test_a_second_stop_request_forces_the_exit(driver: str) -> None:
     """Ctrl+C twice: without --timeout-graceful-shutdown the first waits for the app, the
     second cancels it."""
     cancelled = threading.Event()
-
-    async def forever(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    forever = never_answers(cancelled)
 
     with running_server(forever, driver=driver) as server:
         sock = server.connect()
