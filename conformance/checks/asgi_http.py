@@ -1,0 +1,3 @@
+"""Checks of the asgi_http group."""
+
+from __future__ import annotations

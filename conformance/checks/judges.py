@@ -1,0 +1,3 @@
+"""Checks of the judges group."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Checks of the lifespan group."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Checks of the shutdown group."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Checks of the websocket group."""
+
+from __future__ import annotations

@@ -1,0 +1,444 @@
+"""A deliberately plain HTTP/1.1 and WebSocket client over a blocking socket.
+
+The suite judges servers, so its client must see exactly what a server put on the wire: it
+parses responses itself (no library that would fix up, reject or hide a framing mistake) and
+reports what happened in words a check can quote: a response, a close, a reset or silence.
+
+``HTTPConnection.read_response`` follows RFC 9112 §6.3 to find where a body ends: no body for
+HEAD, 1xx, 204 and 304; chunked if the last transfer coding is chunked; Content-Length; else
+until the server closes. ``complete`` says whether that framing finished.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import os
+import socket
+import struct
+import time
+
+CRLF = b"\r\n"
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+
+class NoResponse(Exception):
+    """The server closed, reset or stayed silent where a response was due."""
+
+    def __init__(self, why: str, data: bytes = b"") -> None:
+        super().__init__(why)
+        self.why = why  # "closed", "reset" or "timeout"
+        self.data = data  # bytes received before that, if any
+
+    def describe(self) -> str:
+        if self.why == "timeout":
+            what = "no response (silence)"
+        else:
+            what = f"the connection {self.why} without a response"
+        if self.data:
+            what += f" after {len(self.data)} bytes {self.data[:60]!r}"
+        return what
+
+
+@dataclasses.dataclass
+class Response:
+    version: bytes
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    framing: str = "none"  # "none", "content-length", "chunked" or "close"
+    complete: bool = True
+    trailers: list[tuple[bytes, bytes]] = dataclasses.field(default_factory=list)
+    interim: list[Response] = dataclasses.field(default_factory=list)
+    raw_head: bytes = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of ``name`` (case-insensitive), or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        name = name.lower()
+        return [value for key, value in self.headers if key.lower() == name]
+
+    def connection_tokens(self) -> set[bytes]:
+        return {
+            token.strip().lower()
+            for value in self.header_values(b"connection")
+            for token in value.split(b",")
+        }
+
+    def describe(self) -> str:
+        text = f"{self.status} {self.reason.decode('latin-1')!r}"
+        if self.framing != "none":
+            text += f", {self.framing}-framed body of {len(self.body)} bytes"
+        if not self.complete:
+            text += " (cut short)"
+        return text
+
+
+class HTTPConnection:
+    """One client connection; every read has a deadline."""
+
+    def __init__(self, sock: socket.socket, timeout_s: float) -> None:
+        self.sock = sock
+        self.timeout_s = timeout_s
+        self.buffer = b""
+        self.eof = False
+        sock.settimeout(timeout_s)
+
+    def __enter__(self) -> HTTPConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self, deadline: float) -> None:
+        """Read once more into the buffer; raise NoResponse on EOF, reset or the deadline."""
+        if self.eof:
+            raise NoResponse("closed", self.buffer)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NoResponse("timeout", self.buffer)
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise NoResponse("timeout", self.buffer) from None
+        except ConnectionResetError:
+            self.eof = True
+            raise NoResponse("reset", self.buffer) from None
+        except OSError:
+            self.eof = True
+            raise NoResponse("reset", self.buffer) from None
+        if not data:
+            self.eof = True
+            raise NoResponse("closed", self.buffer)
+        self.buffer += data
+
+    def _read_until(self, marker: bytes, deadline: float, limit: int = 1 << 20) -> bytes:
+        while True:
+            index = self.buffer.find(marker)
+            if index >= 0:
+                data, self.buffer = self.buffer[: index + len(marker)], self.buffer[index + len(marker) :]
+                return data
+            if len(self.buffer) > limit:
+                raise NoResponse("timeout", self.buffer)
+            self._fill(deadline)
+
+    def _read_exactly(self, count: int, deadline: float) -> bytes:
+        while len(self.buffer) < count:
+            self._fill(deadline)
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def read_head(self, timeout_s: float | None = None) -> Response:
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        raw = self._read_until(b"\r\n\r\n", deadline)
+        lines = raw[:-4].split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise NoResponse("closed", raw)
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name, value.strip(b" \t")))
+        return Response(
+            version=parts[0],
+            status=int(parts[1]),
+            reason=parts[2] if len(parts) == 3 else b"",
+            headers=headers,
+            raw_head=raw,
+        )
+
+    def read_response(
+        self, method: str = "GET", timeout_s: float | None = None, upgrade: bool = False
+    ) -> Response:
+        """The next final response, with any 1xx before it in ``interim``.
+
+        With ``upgrade``, a 101 is final and ends the HTTP part of the connection.
+        """
+        interim: list[Response] = []
+        while True:
+            response = self.read_head(timeout_s)
+            if 100 <= response.status < 200 and not (upgrade and response.status == 101):
+                interim.append(response)
+                continue
+            break
+        response.interim = interim
+        self._read_body(response, method, time.monotonic() + (timeout_s or self.timeout_s))
+        return response
+
+    def _read_body(self, response: Response, method: str, deadline: float) -> None:
+        status = response.status
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            return
+        codings = [
+            coding.strip().lower()
+            for value in response.header_values(b"transfer-encoding")
+            for coding in value.split(b",")
+        ]
+        lengths = response.header_values(b"content-length")
+        try:
+            if codings and codings[-1] == b"chunked":
+                response.framing = "chunked"
+                self._read_chunked(response, deadline)
+            elif codings:
+                response.framing = "close"
+                self._read_to_close(response, deadline)
+            elif lengths:
+                response.framing = "content-length"
+                length = int(lengths[0])
+                response.body = self._read_exactly(length, deadline)
+            else:
+                response.framing = "close"
+                self._read_to_close(response, deadline)
+        except NoResponse:
+            # Cut short: keep what did arrive of the body.
+            response.complete = False
+            if response.framing != "chunked":
+                response.body += self.buffer
+                self.buffer = b""
+        except ValueError:
+            response.complete = False
+
+    def _read_chunked(self, response: Response, deadline: float) -> None:
+        while True:
+            line = self._read_until(b"\r\n", deadline)
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                break
+            response.body += self._read_exactly(size, deadline)
+            if self._read_exactly(2, deadline) != CRLF:
+                raise ValueError("a chunk not followed by CRLF")
+        while True:
+            line = self._read_until(b"\r\n", deadline)
+            if line == CRLF:
+                return
+            name, _, value = line[:-2].partition(b":")
+            response.trailers.append((name, value.strip()))
+
+    def _read_to_close(self, response: Response, deadline: float) -> None:
+        while True:
+            try:
+                self._fill(deadline)
+            except NoResponse as exc:
+                if exc.why == "timeout":
+                    raise
+                response.body = self.buffer
+                self.buffer = b""
+                return
+
+    def wait_closed(self, timeout_s: float | None = None) -> str:
+        """"closed" or "reset" once the server ends the connection, "open" at the deadline.
+
+        Bytes that arrive meanwhile stay in ``buffer``.
+        """
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        while True:
+            try:
+                self._fill(deadline)
+            except NoResponse as exc:
+                return "open" if exc.why == "timeout" else exc.why
+
+
+def request_bytes(
+    method: str = "GET",
+    target: str = "/",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    version: str = "HTTP/1.1",
+    host: str | None = "127.0.0.1",
+) -> bytes:
+    """A request head (with Host unless ``host`` is None) followed by ``body`` as given."""
+    lines = [f"{method} {target} {version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines.extend(f"{name}: {value}" for name, value in headers or [])
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# -- WebSocket
+
+
+@dataclasses.dataclass
+class Frame:
+    fin: bool
+    opcode: int
+    payload: bytes
+
+
+@dataclasses.dataclass
+class Message:
+    kind: str  # "text", "binary" or "close"
+    data: bytes = b""
+    code: int | None = None  # for a close: None when the frame had no code
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+def websocket_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def websocket_accept(key: str) -> bytes:
+    return base64.b64encode(hashlib.sha1(key.encode("ascii") + WS_GUID).digest())
+
+
+def handshake_bytes(
+    target: str,
+    key: str,
+    subprotocols: list[str] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    version: str = "13",
+) -> bytes:
+    extra = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", version),
+    ]
+    if subprotocols:
+        extra.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
+    return request_bytes("GET", target, extra + list(headers or []))
+
+
+def encode_frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True) -> bytes:
+    head = bytes([(0x80 if fin else 0) | opcode])
+    length = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        head += bytes([mask_bit | length])
+    elif length < 1 << 16:
+        head += bytes([mask_bit | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([mask_bit | 127]) + struct.pack("!Q", length)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + _mask(payload, key)
+
+
+def _mask(payload: bytes, key: bytes) -> bytes:
+    if not payload:
+        return b""
+    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        len(payload), "big"
+    )
+
+
+def close_payload(code: int | None, reason: str = "") -> bytes:
+    if code is None:
+        return b""
+    return struct.pack("!H", code) + reason.encode("utf-8")
+
+
+class WebSocketConnection:
+    """The client side after a 101: masked frames out, messages in; pings are answered."""
+
+    def __init__(self, http: HTTPConnection) -> None:
+        self.http = http
+
+    def send_frame(self, opcode: int, payload: bytes = b"", fin: bool = True) -> None:
+        self.http.send(encode_frame(opcode, payload, fin))
+
+    def send_text(self, text: str) -> None:
+        self.send_frame(OP_TEXT, text.encode("utf-8"))
+
+    def send_bytes(self, data: bytes) -> None:
+        self.send_frame(OP_BINARY, data)
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> None:
+        self.send_frame(OP_CLOSE, close_payload(code, reason))
+
+    def read_frame(self, timeout_s: float | None = None) -> Frame:
+        http = self.http
+        deadline = time.monotonic() + (timeout_s or http.timeout_s)
+        first, second = http._read_exactly(2, deadline)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", http._read_exactly(2, deadline))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", http._read_exactly(8, deadline))
+        key = http._read_exactly(4, deadline) if second & 0x80 else b""
+        payload = http._read_exactly(length, deadline)
+        if key:
+            payload = _mask(payload, key)
+        return Frame(bool(first & 0x80), first & 0x0F, payload)
+
+    def read_message(self, timeout_s: float | None = None) -> Message:
+        """The next whole message or close frame; raises NoResponse if the TCP stream ends."""
+        kind = ""
+        data = b""
+        while True:
+            frame = self.read_frame(timeout_s)
+            if frame.opcode == OP_PING:
+                self.send_frame(OP_PONG, frame.payload)
+                continue
+            if frame.opcode == OP_PONG:
+                continue
+            if frame.opcode == OP_CLOSE:
+                if len(frame.payload) >= 2:
+                    (code,) = struct.unpack("!H", frame.payload[:2])
+                    return Message(
+                        "close",
+                        frame.payload,
+                        code,
+                        frame.payload[2:].decode("utf-8", "replace"),
+                    )
+                return Message("close", frame.payload)
+            if frame.opcode in (OP_TEXT, OP_BINARY):
+                kind = "text" if frame.opcode == OP_TEXT else "binary"
+            data += frame.payload
+            if frame.fin:
+                return Message(kind, data)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def websocket_handshake(
+    sock: socket.socket,
+    timeout_s: float,
+    target: str = "/",
+    subprotocols: list[str] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[Response, WebSocketConnection | None]:
+    """Open a WebSocket: the response to the handshake, and the connection if it was a 101.
+
+    Raises NoResponse if the server answers nothing.
+    """
+    http = HTTPConnection(sock, timeout_s)
+    key = websocket_key()
+    http.send(handshake_bytes(target, key, subprotocols, headers))
+    response = http.read_response(upgrade=True)
+    if response.status != 101:
+        return response, None
+    if response.header(b"sec-websocket-accept") != websocket_accept(key):
+        raise NoResponse("closed", response.raw_head)
+    return response, WebSocketConnection(http)
