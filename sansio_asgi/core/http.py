@@ -56,6 +56,7 @@ from .responses import (
     error_response,
     http_date,
 )
+from .schema import SPEC
 from .scope import http_scope
 from .settings import ProtocolSettings
 from .websocket import check_handshake, is_upgrade_to_websocket
@@ -475,16 +476,14 @@ class HTTP11Handler:
         handler(self, cycle, message, now)
 
     def _on_start(self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float) -> None:
-        status, raw_headers, trailers = validate.response_start(message)
+        status, (headers, has_server, has_date), trailers = _read_start(message)
+        validate.final_status(status, "http.response.start")
         if trailers:
             raise ASGIProtocolError(
                 "http.response.start: 'trailers' is True but the server does not offer the "
-                "http.response.trailers extension (ASGI extensions: only listed extensions "
+                "http.response.trailers extension (ASGI spec, Extensions: only listed extensions "
                 "may be used)"
             )
-        headers, has_server, has_date = validate.headers(
-            raw_headers, "http.response.start", validate.RESPONSE_START
-        )
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
         settings = self._settings
@@ -510,7 +509,7 @@ class HTTP11Handler:
         cycle.response = STARTED
 
     def _on_body(self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float) -> None:
-        body, more_body = validate.response_body(message)
+        body, more_body = _read_body(message)
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
         conn = self._conn
@@ -538,7 +537,7 @@ class HTTP11Handler:
     def _on_body_after_done(
         self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
     ) -> None:
-        validate.response_body(message)
+        _read_body(message)
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
         # ASGI HTTP spec, Response Body: after the final body "any further messages on the
@@ -732,23 +731,33 @@ _RESPONSE_TABLE: dict[tuple[str, str], _Handler] = {
 }
 
 RESPONSE_STATES: Sequence[str] = (NOT_STARTED, STARTED, STREAMING, DONE)
-HTTP_SEND_TYPES: Sequence[str] = ("http.response.start", "http.response.body")
+# What an app may send on an http connection: no http.response.* extension is offered.
+HTTP_SEND_TYPES: Sequence[str] = SPEC.ordering["http.send"].message_types()
+
+# The keys of the two messages, in the order the handlers unpack them (spec/asgi.json).
+_read_start = validate.reader("http.response.start", "status", "headers", "trailers")
+_read_body = validate.reader("http.response.body", "body", "more_body")
 
 
 def _unexpected(cycle: HTTPCycle, message: Any) -> ASGIProtocolError:
     message_type = validate.message_type(message)  # raises for a non-dict or a missing type
     if message_type not in HTTP_SEND_TYPES:
         return ASGIProtocolError(
-            f"unexpected message type {message_type!r} for an http connection (ASGI HTTP spec; "
-            "extension messages need their extension in scope['extensions'])"
+            validate.unexpected_type(
+                message_type,
+                "an http connection",
+                HTTP_SEND_TYPES,
+                "ASGI HTTP spec; extension messages need their extension in scope['extensions']",
+            )
         )
     state = cycle.response
     if message_type == "http.response.start":
         return ASGIProtocolError(
             "http.response.start: sent twice; a response has exactly one start "
-            "(ASGI HTTP spec, Response Start)"
+            f"({validate.clause('http.response.start')})"
         )
     assert state == NOT_STARTED
     return ASGIProtocolError(
-        "http.response.body: sent before http.response.start (ASGI HTTP spec, Response Body)"
+        "http.response.body: sent before http.response.start "
+        f"({validate.clause('http.response.body')})"
     )

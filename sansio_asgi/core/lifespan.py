@@ -23,6 +23,7 @@ from typing import Any
 
 from . import validate
 from .errors import ASGIProtocolError
+from .schema import SEND, SPEC
 
 IDLE = "idle"
 STARTING = "starting"
@@ -33,6 +34,17 @@ STOPPING = "stopping"
 STOPPED = "stopped"
 
 CLAUSE = "ASGI lifespan spec"
+
+# What the app may send, and the readers of the two messages that carry a 'message'.
+_SEND_TYPES = tuple(
+    kind
+    for kind in SPEC.ordering["lifespan"].message_types()
+    if SPEC.messages[kind].direction == SEND
+)
+_read_failure = {
+    kind: validate.reader(kind, "message")
+    for kind in ("lifespan.startup.failed", "lifespan.shutdown.failed")
+}
 
 
 class Lifespan:
@@ -78,29 +90,25 @@ class Lifespan:
 
     def message_from_app(self, message: MutableMapping[str, Any]) -> None:
         kind = validate.message_type(message)
-        if kind in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
-            text = message.get("message", "")
-            if type(text) is not str:
-                raise validate.fail(
-                    kind, f"'message' must be str, got {type(text).__name__}", CLAUSE
-                )
+        read_failure = _read_failure.get(kind)
+        failure = read_failure(message)[0] if read_failure is not None else ""
         if self.phase == STARTING and kind == "lifespan.startup.complete":
             self.phase = STARTED
         elif self.phase == STARTING and kind == "lifespan.startup.failed":
             self.phase = FAILED
-            self.failure = message.get("message", "")
+            self.failure = failure
         elif self.phase == STOPPING and kind == "lifespan.shutdown.complete":
             self.phase = STOPPED
         elif self.phase == STOPPING and kind == "lifespan.shutdown.failed":
             self.phase = STOPPED
             self.shutdown_failed = True
-            self.failure = message.get("message", "")
+            self.failure = failure
         elif kind.startswith("lifespan."):
             raise ASGIProtocolError(
                 f"{kind}: not expected while the lifespan is {self.phase} ({CLAUSE})"
             )
         else:
-            raise ASGIProtocolError(f"unexpected message type {kind!r} for lifespan ({CLAUSE})")
+            raise ASGIProtocolError(validate.unexpected_type(kind, "lifespan", _SEND_TYPES, CLAUSE))
 
     def app_finished(self, exc: BaseException | None) -> None:
         """The app's lifespan call returned or raised."""

@@ -55,6 +55,7 @@ from .events import (
 )
 from .proxy import client_and_scheme
 from .responses import REASONS, SERVER_HEADER, error_response, http_date
+from .schema import SPEC
 from .scope import websocket_scope
 from .settings import ProtocolSettings
 
@@ -491,30 +492,20 @@ class WebSocketHandler:
             raise ClientDisconnected("the WebSocket connection is closed")
 
     def _accept(self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float) -> None:
-        subprotocol = message.get("subprotocol")
-        if subprotocol is not None:
-            if type(subprotocol) is not str:
-                raise validate.fail(
-                    "websocket.accept",
-                    f"'subprotocol' must be str or None, got {type(subprotocol).__name__}",
-                    f"{WEBSOCKET_SPEC}, Accept",
-                )
-            if subprotocol not in cycle.subprotocols:
-                raise validate.fail(
-                    "websocket.accept",
-                    f"'subprotocol' {subprotocol!r} was not offered by the client "
-                    f"(offered: {cycle.subprotocols})",
-                    "RFC 6455 §4.2.2",
-                )
-        headers, has_server, has_date = validate.headers(
-            message.get("headers", ()), "websocket.accept", f"{WEBSOCKET_SPEC}, Accept"
-        )
+        subprotocol, (headers, has_server, has_date) = _read_accept(message)
+        if subprotocol is not None and subprotocol not in cycle.subprotocols:
+            raise validate.fail(
+                "websocket.accept",
+                f"'subprotocol' {subprotocol!r} was not offered by the client "
+                f"(offered: {cycle.subprotocols})",
+                "RFC 6455 §4.2.2",
+            )
         for name, _ in headers:
             if name.lower() == b"sec-websocket-protocol":
                 raise validate.fail(
                     "websocket.accept",
                     "'headers' must not include sec-websocket-protocol; use 'subprotocol'",
-                    f"{WEBSOCKET_SPEC}, Accept",
+                    validate.clause("websocket.accept"),
                 )
         extensions: list[Extension] = []
         response_headers = [
@@ -557,25 +548,12 @@ class WebSocketHandler:
         self._update_reading()
 
     def _send_message(self, message: MutableMapping[str, Any]) -> None:
-        data = message.get("bytes")
-        text = message.get("text")
+        data, text = _read_send(message)
         if (data is None) == (text is None):
             raise validate.fail(
                 "websocket.send",
                 "exactly one of 'bytes' and 'text' must be set (not None)",
-                f"{WEBSOCKET_SPEC}, Send",
-            )
-        if text is not None and type(text) is not str:
-            raise validate.fail(
-                "websocket.send",
-                f"'text' must be str, got {type(text).__name__}",
-                f"{WEBSOCKET_SPEC}, Send",
-            )
-        if data is not None and type(data) is not bytes:
-            raise validate.fail(
-                "websocket.send",
-                f"'bytes' must be bytes, got {type(data).__name__}",
-                f"{WEBSOCKET_SPEC}, Send",
+                validate.clause("websocket.send"),
             )
         ws = self._ws
         assert ws is not None
@@ -602,12 +580,8 @@ class WebSocketHandler:
     def _deny_start(
         self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float
     ) -> None:
-        status, raw_headers, _ = validate.response_start(message, "websocket.http.response.start")
-        headers, has_server, has_date = validate.headers(
-            raw_headers,
-            "websocket.http.response.start",
-            "ASGI extensions, WebSocket Denial Response",
-        )
+        status, (headers, has_server, has_date) = _read_denial_start(message)
+        validate.final_status(status, "websocket.http.response.start")
         headers += self._default_headers(now, has_server, has_date)
         try:
             response = h11.Response(
@@ -623,7 +597,7 @@ class WebSocketHandler:
     def _deny_body(
         self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float
     ) -> None:
-        body, more_body = validate.response_body(message, "websocket.http.response.body")
+        body, more_body = _read_denial_body(message)
         denial = cycle.denial
         assert denial is not None
         conn = self._h11
@@ -747,38 +721,34 @@ class WebSocketHandler:
         self._events.append(CLOSE_CONNECTION)
 
 
-_WEBSOCKET_SEND_TYPES = frozenset(
-    {
-        "websocket.accept",
-        "websocket.send",
-        "websocket.close",
-        "websocket.http.response.start",
-        "websocket.http.response.body",
-    }
-)
+# What an app may send on a websocket connection: the scope offers websocket.http.response.
+_WEBSOCKET_SEND_TYPES = SPEC.ordering["websocket.send"].message_types(["websocket.http.response"])
+
+# The keys of each message, in the order the handlers unpack them (spec/asgi.json).
+_read_accept = validate.reader("websocket.accept", "subprotocol", "headers")
+_read_send = validate.reader("websocket.send", "bytes", "text")
+_read_close = validate.reader("websocket.close", "code", "reason")
+_read_denial_start = validate.reader("websocket.http.response.start", "status", "headers")
+_read_denial_body = validate.reader("websocket.http.response.body", "body", "more_body")
 
 
 def _out_of_order(message_type: str, when: str) -> ASGIProtocolError:
     if message_type not in _WEBSOCKET_SEND_TYPES:
         return ASGIProtocolError(
-            f"unexpected message type {message_type!r} for a websocket connection "
-            f"({WEBSOCKET_SPEC})"
+            validate.unexpected_type(
+                message_type,
+                "a websocket connection",
+                _WEBSOCKET_SEND_TYPES,
+                f"{WEBSOCKET_SPEC}; extension messages need their extension in scope['extensions']",
+            )
         )
     return ASGIProtocolError(f"{message_type}: not allowed {when} ({WEBSOCKET_SPEC})")
 
 
 def _close_fields(message: MutableMapping[str, Any]) -> tuple[int, str]:
-    code = message.get("code", 1000)
-    reason = message.get("reason") or ""
-    clause = f"{WEBSOCKET_SPEC}, Close"
-    if type(code) is not int:
-        raise validate.fail(
-            "websocket.close", f"'code' must be int, got {type(code).__name__}", clause
-        )
-    if type(reason) is not str:
-        raise validate.fail(
-            "websocket.close", f"'reason' must be str, got {type(reason).__name__}", clause
-        )
+    code, reason = _read_close(message)
+    if reason is None:
+        reason = ""  # "if missing or None default is empty string"
     if code in NEVER_SENT_CODES or not (1000 <= code <= 1014 or 3000 <= code <= 4999):
         raise validate.fail(
             "websocket.close", f"'code' {code} may not be sent in a close frame", "RFC 6455 §7.4"
