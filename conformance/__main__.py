@@ -59,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="how long the server may take to accept connections (default: 20)",
     )
+    parser.add_argument(
+        "--autobahn",
+        default="quick",
+        choices=["quick", "full", "off"],
+        help="which Autobahn cases kosoku runs: a quick selection (default), all, or none",
+    )
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     return parser.parse_args(argv)
 
@@ -82,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"python -m conformance: error: --expected-failures: {exc}", file=sys.stderr)
             return 2
-    options = Options(startup_timeout_s=args.startup_timeout, stop_signal=args.signal)
+    options = Options(
+        startup_timeout_s=args.startup_timeout,
+        stop_signal=args.signal,
+        autobahn_cases=args.autobahn,
+    )
     try:
         result = run(
             args.server,

@@ -12,6 +12,7 @@ until the server closes. ``complete`` says whether that framing finished.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -106,10 +107,8 @@ class HTTPConnection:
         self.close()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -141,7 +140,10 @@ class HTTPConnection:
         while True:
             index = self.buffer.find(marker)
             if index >= 0:
-                data, self.buffer = self.buffer[: index + len(marker)], self.buffer[index + len(marker) :]
+                data, self.buffer = (
+                    self.buffer[: index + len(marker)],
+                    self.buffer[index + len(marker) :],
+                )
                 return data
             if len(self.buffer) > limit:
                 raise NoResponse("timeout", self.buffer)
@@ -251,7 +253,7 @@ class HTTPConnection:
                 return
 
     def wait_closed(self, timeout_s: float | None = None) -> str:
-        """"closed" or "reset" once the server ends the connection, "open" at the deadline.
+        """ "closed" or "reset" once the server ends the connection, "open" at the deadline.
 
         Bytes that arrive meanwhile stay in ``buffer``.
         """

@@ -127,6 +127,7 @@ class Options:
     startup_timeout_s: float = 20.0
     stop_timeout_s: float = 15.0
     stop_signal: str = "TERM"
+    autobahn_cases: str = "quick"  # "quick", "full" or "off": which Autobahn cases kosoku runs
 
 
 class Context:
@@ -140,10 +141,12 @@ class Context:
         options: Options,
         launch: Callable[[str], ServerProcess],
         exchanges: list[Exchange],
+        spawn: Callable[[str], ServerProcess] | None = None,
     ) -> None:
         self._server = server
         self.options = options
         self._launch = launch
+        self._spawn = spawn
         self.exchanges = exchanges
 
     @property
@@ -186,6 +189,19 @@ class Context:
         finally:
             process.kill()
 
+    @contextmanager
+    def spawn(self, app: str) -> Iterator[ServerProcess]:
+        """Like ``launch``, but not waiting for the server to accept connections: for a check
+        where a server that does not start (or exits) is the behaviour under test. The check
+        polls ``process.wait_ready``/``wait_exit`` itself."""
+        if self._spawn is None:
+            raise RuntimeError("this context cannot spawn servers")
+        process = self._spawn(app)
+        try:
+            yield process
+        finally:
+            process.kill()
+
     def record(self, exchange: Exchange) -> None:
         """Keep a request and the response to it for the judges that read every response."""
         self.exchanges.append(exchange)
@@ -200,6 +216,7 @@ class Exchange:
     target: str
     request_headers: list[tuple[bytes, bytes]]
     response: Any  # client.Response
+    received_at: float = dataclasses.field(default_factory=time.time)  # for httplint's Date check
 
 
 @dataclasses.dataclass(frozen=True)

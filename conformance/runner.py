@@ -88,11 +88,14 @@ def run(
             raise
         return process
 
+    def spawn(app: str) -> ServerProcess:
+        return ServerProcess(template, app, options.host)
+
     shared = [item for item in chosen if item.group in SHARED_GROUPS]
     if shared:
         server = launch(PROBE_APP)
         try:
-            context = Context(server, options, launch, exchanges)
+            context = Context(server, options, launch, exchanges, spawn)
             for group in SHARED_GROUPS:
                 batch = [item for item in shared if item.group == group]
                 outcome_run.outcomes += _run_batch(batch, context, jobs)
@@ -101,7 +104,7 @@ def run(
             server.kill()
 
     own = [item for item in chosen if item.group in OWN_SERVER_GROUPS]
-    context = Context(None, options, launch, exchanges)
+    context = Context(None, options, launch, exchanges, spawn)
     for group in OWN_SERVER_GROUPS:
         batch = [item for item in own if item.group == group]
         outcome_run.outcomes += _run_batch(batch, context, max(1, min(jobs, 2)))

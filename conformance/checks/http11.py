@@ -1,12 +1,202 @@
-"""HTTP/1.1 framing and error handling: RFC 9112 message syntax and RFC 9110 semantics."""
+"""HTTP/1.1 framing and error handling: RFC 9112 message syntax and RFC 9110 semantics.
+
+Every check talks to the server over a connection of its own, mostly with hand-made bytes, and
+reads the answer with the suite's own parser, so that what is graded is what was on the wire.
+Where a check pipelines a second request behind the one under test, it is there to show
+whether the first response ended where its framing said (a desynchronised connection shows up
+as a second response that does not parse); a connection the server closes instead is always
+an allowed answer to that question.
+"""
 
 from __future__ import annotations
 
-from ..client import NoResponse, request_bytes
-from ..framework import Context, Result, check, failed, verdict
-from .common import open_http
+import hashlib
+import json
+import re
+import time
+from typing import Any
+
+from ..client import CRLF, HTTPConnection, NoResponse, Response, request_bytes
+from ..framework import (
+    READING,
+    SHOULD,
+    Context,
+    Exchange,
+    Result,
+    check,
+    failed,
+    not_applicable,
+    passed,
+    verdict,
+)
+from ..probes.http11 import (
+    APP_TE_BODY,
+    HELLO,
+    INJECTED,
+    LONG_BODY,
+    SHORT_BODY,
+    SPLIT_HEADERS,
+    STREAM_PARTS,
+)
+from .common import open_http, probe_target
 
 GROUP = "http11"
+HELLO_PATH = "/http11/hello"
+STREAMED = b"".join(STREAM_PARTS)
+IMF_FIXDATE = re.compile(
+    rb"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    rb"\d{4} \d\d:\d\d:\d\d GMT"
+)
+
+Reply = Response | NoResponse
+
+
+# -- small steps
+
+
+def read(connection: HTTPConnection, method: str = "GET", timeout_s: float | None = None) -> Reply:
+    """The next response, or the NoResponse that says why there was none."""
+    try:
+        return connection.read_response(method, timeout_s)
+    except NoResponse as exc:
+        return exc
+
+
+def send(connection: HTTPConnection, data: bytes) -> str | None:
+    """Send; None if it went, else why not (the server may already have closed)."""
+    try:
+        connection.send(data)
+    except TimeoutError:
+        return "sending stalled (the server stopped reading)"
+    except OSError as exc:
+        return f"sending failed ({type(exc).__name__}: the server had closed the connection)"
+    return None
+
+
+def describe(reply: Reply) -> str:
+    return reply.describe()
+
+
+def is_hello(reply: Reply) -> bool:
+    return (
+        isinstance(reply, Response)
+        and reply.status == 200
+        and reply.complete
+        and reply.body == HELLO
+    )
+
+
+def hello_request(version: str = "HTTP/1.1", headers: list[tuple[str, str]] | None = None) -> bytes:
+    return request_bytes("GET", HELLO_PATH, headers, version=version)
+
+
+def after(ctx: Context, connection: HTTPConnection) -> str:
+    """What the server did with the connection within hang_s: closed, reset or (left) open."""
+    return connection.wait_closed(ctx.options.hang_s)
+
+
+def state_words(ctx: Context, state: str, connection: HTTPConnection) -> str:
+    if state == "open":
+        text = f"kept the connection open for {ctx.options.hang_s:g} s"
+    else:
+        text = f"then the connection was {state}"
+    if connection.buffer:
+        text += f" (after {len(connection.buffer)} more bytes {connection.buffer[:40]!r})"
+    return text
+
+
+def closed(state: str) -> bool:
+    return state in ("closed", "reset")
+
+
+def note(
+    ctx: Context,
+    check_id: str,
+    method: str,
+    target: str,
+    reply: Reply,
+    headers: list[tuple[str, str]] | None = None,
+) -> None:
+    """Keep a response to a well-formed request for httplint."""
+    if isinstance(reply, Response):
+        encoded = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers or []]
+        ctx.record(Exchange(check_id, method, target, encoded, reply))
+
+
+def codings(response: Response) -> list[bytes]:
+    return [
+        coding.strip().lower()
+        for value in response.header_values(b"transfer-encoding")
+        for coding in value.split(b",")
+    ]
+
+
+def echoed(reply: Reply) -> tuple[int, str] | None:
+    """The (length, sha256) the echo probe answered, or None if this is not its answer."""
+    if not isinstance(reply, Response) or reply.status != 200 or not reply.complete:
+        return None
+    try:
+        answer = json.loads(reply.body)
+        return int(answer["length"]), str(answer["sha256"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def chunk(data: bytes, extension: bytes = b"", upper: bool = False) -> bytes:
+    size = (b"%X" if upper else b"%x") % len(data)
+    return size + extension + CRLF + data + CRLF
+
+
+def post_head(target: str, headers: list[tuple[str, str]], version: str = "HTTP/1.1") -> bytes:
+    return request_bytes("POST", target, headers, version=version)
+
+
+def status_of(reply: Reply) -> int | None:
+    return reply.status if isinstance(reply, Response) else None
+
+
+def rejected_and_closed(
+    ctx: Context, raw: bytes, statuses: tuple[int, ...] = (400,)
+) -> tuple[bool, str]:
+    """Send ``raw`` on a new connection; whether the answer was one of ``statuses`` and a close."""
+    with open_http(ctx) as connection:
+        problem = send(connection, raw)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+        if isinstance(reply, NoResponse):
+            return False, f"{problem or ''} {reply.describe()}".strip()
+        state = after(ctx, connection)
+        ok = reply.status in statuses and closed(state)
+        return ok, f"{reply.describe()}, {state_words(ctx, state, connection)}"
+
+
+def finish(connection: HTTPConnection, response: Response, method: str) -> Response:
+    """Read the body of a response whose head ``read_head`` has read."""
+    deadline = time.monotonic() + connection.timeout_s
+    connection._read_body(response, method, deadline)  # the client's own framing rules
+    return response
+
+
+def send_outcome(ctx: Context, probe_id: str, step: str) -> str:
+    """What the probe's ``send`` of ``step`` did, in words, from its log."""
+
+    def logged(events: list[dict[str, Any]]) -> bool:
+        return any(e.get("step") == step for e in events)
+
+    events = ctx.wait_events(probe_id, logged, timeout_s=ctx.options.hang_s / 4)
+    for event in events:
+        if event.get("step") != step:
+            continue
+        if event["event"] == "send-raised":
+            return f"the app's send raised {event['exception'].rsplit('.', 1)[-1]}"
+        return "the app's send returned"
+    return "the probe logged no outcome of its send"
+
+
+# -- connections
 
 
 @check(
@@ -19,7 +209,7 @@ def pipelining(ctx: Context) -> Result:
     with open_http(ctx) as connection:
         request = request_bytes("GET", "/http11/hello")
         connection.send(request * 3)
-        statuses = []
+        statuses: list[int] = []
         for _ in range(3):
             try:
                 response = connection.read_response()
@@ -29,3 +219,1033 @@ def pipelining(ctx: Context) -> Result:
             if response.body != b"Hello, world!":
                 return failed(f"response {len(statuses)}: {response.describe()}")
     return verdict(statuses == [200, 200, 200], f"three requests in one write got {statuses}")
+
+
+@check(
+    "http11.keep-alive",
+    group=GROUP,
+    title="an HTTP/1.1 connection persists: a second request on it is answered",
+    clause="RFC 9112 §9.3",
+)
+def keep_alive(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(hello_request())
+        first = read(connection)
+        note(ctx, "http11.keep-alive", "GET", HELLO_PATH, first)
+        if not is_hello(first) or not isinstance(first, Response):
+            return failed(f"the first request got {describe(first)}")
+        says_close = b"close" in first.connection_tokens()
+        problem = send(connection, hello_request())
+        second = read(connection)
+        if is_hello(second):
+            return passed("two requests one after the other on one connection: both answered")
+        if says_close and isinstance(second, NoResponse) and second.why != "timeout":
+            return passed(
+                "the first response said Connection: close and the server closed: it does not "
+                "keep connections alive, which §9.3 allows when the response says so"
+            )
+        return failed(
+            f"the first response ({first.describe()}) did not say Connection: close, but the "
+            f"second request on the connection got {problem or describe(second)}"
+        )
+
+
+@check(
+    "http11.connection-close",
+    group=GROUP,
+    title="after a request with Connection: close the server closes the connection",
+    clause="RFC 9112 §9.6",
+)
+def connection_close(ctx: Context) -> Result:
+    headers = [("Connection", "close")]
+    with open_http(ctx) as connection:
+        connection.send(hello_request(headers=headers))
+        reply = read(connection)
+        note(ctx, "http11.connection-close", "GET", HELLO_PATH, reply, headers)
+        if not is_hello(reply):
+            return failed(f"the request got {describe(reply)}")
+        state = after(ctx, connection)
+        observed = f"{describe(reply)}, {state_words(ctx, state, connection)}"
+        return verdict(closed(state) and not connection.buffer, observed)
+
+
+@check(
+    "http11.connection-close-echoed",
+    group=GROUP,
+    title="the response to a request with Connection: close says Connection: close",
+    clause="RFC 9112 §9.6",
+    level=SHOULD,
+)
+def connection_close_echoed(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(hello_request(headers=[("Connection", "close")]))
+        reply = read(connection)
+        if not isinstance(reply, Response):
+            return failed(f"the request got {describe(reply)}")
+        values = b", ".join(reply.header_values(b"connection")).decode("latin-1")
+        return verdict(
+            b"close" in reply.connection_tokens(),
+            f"{reply.describe()} with Connection: {values!r}"
+            if values
+            else f"{reply.describe()} with no Connection header",
+        )
+
+
+@check(
+    "http11.connection-tokens",
+    group=GROUP,
+    title="Connection options are a case-insensitive list: 'Keep-Alive, Close' and 'CLOSE' close",
+    clause="RFC 9110 §7.6.1",
+)
+def connection_tokens(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    for value in ("Keep-Alive, Close", "CLOSE"):
+        with open_http(ctx) as connection:
+            connection.send(hello_request(headers=[("Connection", value)]))
+            reply = read(connection)
+            if not is_hello(reply):
+                ok = False
+                seen.append(f"Connection: {value} got {describe(reply)}")
+                continue
+            state = after(ctx, connection)
+            ok = ok and closed(state)
+            seen.append(
+                f"Connection: {value}: {describe(reply)}, {state_words(ctx, state, connection)}"
+            )
+    return verdict(ok, "; ".join(seen))
+
+
+# -- HTTP/1.0
+
+
+@check(
+    "http11.http10-closes",
+    group=GROUP,
+    title="an HTTP/1.0 request without keep-alive: the connection closes after the response",
+    clause="RFC 9112 §9.3",
+)
+def http10_closes(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(hello_request("HTTP/1.0"))
+        reply = read(connection)
+        if not is_hello(reply) or not isinstance(reply, Response):
+            return failed(f"the HTTP/1.0 request got {describe(reply)}")
+        state = after(ctx, connection)
+        version = reply.version.decode("latin-1")
+        return verdict(
+            closed(state), f"{version} {reply.describe()}, {state_words(ctx, state, connection)}"
+        )
+
+
+@check(
+    "http11.http10-no-chunked",
+    group=GROUP,
+    title="a streamed response to HTTP/1.0 is not chunked (close-delimited or with a length)",
+    clause="RFC 9112 §6.1",
+)
+def http10_no_chunked(ctx: Context) -> Result:
+    target = probe_target("/http11/stream", ctx.new_id())
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target, version="HTTP/1.0"))
+        reply = read(connection)
+        if not isinstance(reply, Response):
+            return failed(f"the HTTP/1.0 request got {describe(reply)}")
+        te = b", ".join(reply.header_values(b"transfer-encoding"))
+        observed = reply.describe()
+        if te:
+            return failed(f"{observed}, with Transfer-Encoding: {te.decode('latin-1')!r}")
+        whole = reply.complete and reply.body == STREAMED
+        return verdict(
+            whole,
+            f"{observed}, no Transfer-Encoding; body {'whole' if whole else repr(reply.body[:60])}",
+        )
+
+
+@check(
+    "http11.http10-keep-alive",
+    group=GROUP,
+    title="HTTP/1.0 with Connection: keep-alive: kept alive with a length, or closed",
+    clause="RFC 9112 §9.3",
+)
+def http10_keep_alive(ctx: Context) -> Result:
+    headers = [("Connection", "keep-alive")]
+    target = probe_target("/http11/stream", ctx.new_id())
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target, headers, version="HTTP/1.0"))
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+        if not isinstance(reply, Response):
+            return failed(f"the HTTP/1.0 keep-alive request got {describe(reply)}")
+        observed = reply.describe()
+        if codings(reply):
+            return failed(f"{observed} with Transfer-Encoding, to an HTTP/1.0 client")
+        if not reply.complete or reply.body != STREAMED:
+            if reply.framing == "close" and not reply.complete:
+                return failed(
+                    f"{observed}: a close-delimited body, but the connection stayed open for "
+                    f"{ctx.options.hang_s:g} s, so the client cannot tell where it ends"
+                )
+            return failed(f"{observed}: not the streamed body")
+        if reply.framing == "close":
+            return passed(f"{observed}, then closed (close-delimited, not kept alive)")
+        problem = send(connection, hello_request("HTTP/1.0", headers))
+        second = read(connection, timeout_s=ctx.options.hang_s)
+        if is_hello(second):
+            return passed(f"{observed}; kept alive: a second request got {describe(second)}")
+        if isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+            return passed(f"{observed}; then closed ({problem or describe(second)})")
+        return failed(f"{observed}; a second request on the connection got {describe(second)}")
+
+
+# -- request bodies
+
+
+def echo_exchange(
+    ctx: Context, head_headers: list[tuple[str, str]], body: bytes, path: str = "/http11/echo"
+) -> tuple[Reply, Reply]:
+    """POST to the echo probe, with a pipelined GET /http11/hello behind it."""
+    target = probe_target(path, ctx.new_id())
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, head_headers) + body + hello_request())
+        first = read(connection)
+        second = (
+            read(connection, timeout_s=ctx.options.hang_s) if isinstance(first, Response) else first
+        )
+        return first, second
+
+
+def grade_echo(first: Reply, second: Reply, expected: bytes) -> Result:
+    answer = echoed(first)
+    want = (len(expected), sha256(expected))
+    if answer is None:
+        return failed(f"the request got {describe(first)}")
+    if answer != want:
+        return failed(
+            f"the app read {answer[0]} bytes (sha256 {answer[1][:12]}...), not the "
+            f"{want[0]} bytes sent (sha256 {want[1][:12]}...)"
+        )
+    if is_hello(second):
+        return passed(
+            f"the app read all {want[0]} bytes; the pipelined request after it was answered"
+        )
+    if isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+        return passed(f"the app read all {want[0]} bytes; then the connection was {second.why}")
+    return failed(
+        f"the app read all {want[0]} bytes, but the request pipelined after the body got "
+        f"{describe(second)}"
+    )
+
+
+@check(
+    "http11.chunked-request",
+    group=GROUP,
+    title="a chunked request body reaches the app decoded, whole",
+    clause="RFC 9112 §7.1",
+)
+def chunked_request(ctx: Context) -> Result:
+    parts = [b"hello", b"-" * 26, b"world" * 100]
+    body = chunk(parts[0]) + chunk(parts[1], upper=True) + chunk(parts[2]) + b"0\r\n\r\n"
+    first, second = echo_exchange(ctx, [("Transfer-Encoding", "chunked")], body)
+    return grade_echo(first, second, b"".join(parts))
+
+
+@check(
+    "http11.chunked-extensions",
+    group=GROUP,
+    title="chunk extensions (token and quoted values) are ignored",
+    clause="RFC 9112 §7.1.1",
+)
+def chunked_extensions(ctx: Context) -> Result:
+    parts = [b"hello", b" world"]
+    body = (
+        chunk(parts[0], b";name=value")
+        + chunk(parts[1], b';quoted="a b";flag')
+        + b"0;last=yes\r\n\r\n"
+    )
+    first, second = echo_exchange(ctx, [("Transfer-Encoding", "chunked")], body)
+    return grade_echo(first, second, b"".join(parts))
+
+
+@check(
+    "http11.chunked-trailers",
+    group=GROUP,
+    title="a chunked request body with a trailer section is decoded, and framing kept",
+    clause="RFC 9112 §7.1",
+)
+def chunked_trailers(ctx: Context) -> Result:
+    body = chunk(b"hello") + b"0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"
+    headers = [("Transfer-Encoding", "chunked"), ("Trailer", "X-Trailer, X-Other")]
+    first, second = echo_exchange(ctx, headers, body)
+    return grade_echo(first, second, b"hello")
+
+
+@check(
+    "http11.chunked-invalid-size",
+    group=GROUP,
+    title="an invalid chunk size gets 400 (or no response) and the connection is closed",
+    clause="RFC 9112 §2.2",
+    level=SHOULD,
+)
+def chunked_invalid_size(ctx: Context) -> Result:
+    target = probe_target("/http11/echo", ctx.new_id())
+    raw = post_head(target, [("Transfer-Encoding", "chunked")]) + b"zz\r\nhello\r\n0\r\n\r\n"
+    with open_http(ctx) as connection:
+        connection.send(raw)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+        if isinstance(reply, NoResponse):
+            ok = reply.why != "timeout" and not reply.data
+            return verdict(ok, f"chunk size 'zz': {reply.describe()}")
+        state = after(ctx, connection)
+        observed = f"chunk size 'zz': {reply.describe()}, {state_words(ctx, state, connection)}"
+        return verdict(reply.status == 400 and closed(state), observed)
+
+
+@check(
+    "http11.unread-body",
+    group=GROUP,
+    title="a request body the app does not read is skipped: the next request is answered",
+    clause="RFC 9112 §6.3",
+)
+def unread_body(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    variants = [
+        ("Content-Length", [("Content-Length", "10")], b"0123456789"),
+        ("chunked", [("Transfer-Encoding", "chunked")], chunk(b"hello") + b"0\r\n\r\n"),
+    ]
+    for name, headers, body in variants:
+        with open_http(ctx) as connection:
+            connection.send(post_head(HELLO_PATH, headers) + body + hello_request())
+            first = read(connection)
+            if not is_hello(first):
+                ok = False
+                seen.append(f"{name}: the POST got {describe(first)}")
+                continue
+            second = read(connection, timeout_s=ctx.options.hang_s)
+            if is_hello(second):
+                seen.append(f"{name}: both answered")
+            elif isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+                seen.append(f"{name}: answered, then the connection was {second.why}")
+            else:
+                ok = False
+                seen.append(f"{name}: the request after the unread body got {describe(second)}")
+    return verdict(ok, "; ".join(seen))
+
+
+# -- responses without content
+
+
+@check(
+    "http11.head-no-body",
+    group=GROUP,
+    title="a response to HEAD carries no content",
+    clause="RFC 9110 §9.3.2",
+)
+def head_no_body(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("HEAD", HELLO_PATH) + hello_request())
+        head = read(connection, "HEAD")
+        note(ctx, "http11.head-no-body", "HEAD", HELLO_PATH, head)
+        if not isinstance(head, Response) or head.status != 200:
+            return failed(f"HEAD got {describe(head)}")
+        length = head.header(b"content-length")
+        headers = f"Content-Length {length.decode('latin-1')}" if length else "no Content-Length"
+        after_head = read(connection)
+        if is_hello(after_head):
+            return passed(f"HEAD got 200 ({headers}) with no content; the GET after it got 200")
+        return failed(
+            f"HEAD got 200 ({headers}); the GET pipelined after it got {describe(after_head)} "
+            "(content after the HEAD response shifts the next one)"
+        )
+
+
+def no_content(ctx: Context, code: int, check_id: str) -> tuple[Reply, Reply]:
+    target = probe_target("/http11/status", ctx.new_id(), code=str(code))
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target) + hello_request())
+        first = read(connection)
+        note(ctx, check_id, "GET", target, first)
+        second = (
+            read(connection, timeout_s=ctx.options.hang_s) if isinstance(first, Response) else first
+        )
+        return first, second
+
+
+def grade_no_content(code: int, first: Reply, second: Reply) -> Result:
+    if not isinstance(first, Response) or first.status != code:
+        return failed(f"the {code} probe got {describe(first)}")
+    if is_hello(second):
+        return passed(f"{code} with no content; the request pipelined after it got 200")
+    return failed(
+        f"{code}; the request pipelined after it got {describe(second)} (bytes after the "
+        f"{code}'s header section shift the next response)"
+    )
+
+
+@check(
+    "http11.no-content-204",
+    group=GROUP,
+    title="a 204 response ends with its header section",
+    clause="RFC 9110 §15.3.5",
+)
+def no_content_204(ctx: Context) -> Result:
+    first, second = no_content(ctx, 204, "http11.no-content-204")
+    return grade_no_content(204, first, second)
+
+
+@check(
+    "http11.no-framing-headers-204",
+    group=GROUP,
+    title="a 204 response has neither Content-Length nor Transfer-Encoding (RFC 9112 §6.1 too)",
+    clause="RFC 9110 §8.6",
+)
+def no_framing_headers_204(ctx: Context) -> Result:
+    target = probe_target("/http11/status", ctx.new_id(), code="204")
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target))
+        reply = read(connection)
+    if not isinstance(reply, Response) or reply.status != 204:
+        return failed(f"the 204 probe got {describe(reply)}")
+    found = [
+        f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+        for name, value in reply.headers
+        if name.lower() in (b"content-length", b"transfer-encoding")
+    ]
+    if found:
+        return failed(f"204 with {', '.join(found)}")
+    return passed("204 with neither Content-Length nor Transfer-Encoding")
+
+
+@check(
+    "http11.no-content-304",
+    group=GROUP,
+    title="a 304 response ends with its header section",
+    clause="RFC 9110 §15.4.5",
+)
+def no_content_304(ctx: Context) -> Result:
+    first, second = no_content(ctx, 304, "http11.no-content-304")
+    return grade_no_content(304, first, second)
+
+
+@check(
+    "http11.streamed-response",
+    group=GROUP,
+    title="a response without Content-Length is chunked or close-delimited, and complete",
+    clause="RFC 9112 §6.3",
+)
+def streamed_response(ctx: Context) -> Result:
+    target = probe_target("/http11/stream", ctx.new_id())
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target))
+        reply = read(connection)
+        note(ctx, "http11.streamed-response", "GET", target, reply)
+    if not isinstance(reply, Response):
+        return failed(f"the streaming probe got {describe(reply)}")
+    if reply.framing == "chunked" and codings(reply) != [b"chunked"]:
+        return failed(f"{reply.describe()} with Transfer-Encoding {codings(reply)!r}")
+    whole = reply.status == 200 and reply.complete and reply.body == STREAMED
+    return verdict(whole, reply.describe() + ("" if whole else f": {reply.body[:60]!r}"))
+
+
+# -- request syntax the server must refuse
+
+
+@check(
+    "http11.host-missing",
+    group=GROUP,
+    title="an HTTP/1.1 request without Host gets 400",
+    clause="RFC 9112 §3.2",
+)
+def host_missing(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", HELLO_PATH, host=None))
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    return verdict(status_of(reply) == 400, f"no Host: {describe(reply)}")
+
+
+@check(
+    "http11.host-duplicate",
+    group=GROUP,
+    title="a request with two Host header lines gets 400",
+    clause="RFC 9112 §3.2",
+)
+def host_duplicate(ctx: Context) -> Result:
+    with open_http(ctx) as connection:
+        connection.send(hello_request(headers=[("Host", "example.com")]))
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    return verdict(status_of(reply) == 400, f"two Host lines: {describe(reply)}")
+
+
+@check(
+    "http11.field-name-whitespace",
+    group=GROUP,
+    title="whitespace between a field name and its colon gets 400",
+    clause="RFC 9112 §5.1",
+)
+def field_name_whitespace(ctx: Context) -> Result:
+    raw = request_bytes("GET", HELLO_PATH)[:-2] + b"X-Spaced : value\r\n\r\n"
+    with open_http(ctx) as connection:
+        connection.send(raw)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    return verdict(status_of(reply) == 400, f"'X-Spaced : value': {describe(reply)}")
+
+
+@check(
+    "http11.obs-fold",
+    group=GROUP,
+    title="a folded header line gets 400 or reaches the app with the fold replaced by spaces",
+    clause="RFC 9112 §5.2",
+)
+def obs_fold(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    target = probe_target("/http11/inspect", probe_id)
+    raw = request_bytes("GET", target)[:-2] + b"X-Folded: first\r\n   second\r\n\r\n"
+    with open_http(ctx) as connection:
+        connection.send(raw)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    if not isinstance(reply, Response):
+        return failed(f"a folded line: {describe(reply)}")
+    if reply.status == 400:
+        return passed("a folded line: 400")
+    if reply.status != 200:
+        return failed(f"a folded line: {reply.describe()}")
+    events = ctx.wait_events(probe_id, lambda found: any(e["event"] == "scope" for e in found))
+    headers: list[list[str]] = next((e["headers"] for e in events if e["event"] == "scope"), [])
+    values = [value for name, value in headers if name.lower() == "x-folded"]
+    others = [name for name, _ in headers if "second" in name]
+    ok = len(values) == 1 and re.fullmatch(r"first +second", values[0]) is not None and not others
+    return verdict(
+        ok,
+        f"a folded line: 200; the app saw x-folded {values!r}"
+        + (f" and {others!r}" if others else ""),
+    )
+
+
+@check(
+    "http11.request-line-invalid",
+    group=GROUP,
+    title="a request line that is not one (garbage, no version) gets 400 and a close",
+    clause="RFC 9112 §2.2",
+    level=SHOULD,
+)
+def request_line_invalid(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    variants = [
+        ("garbage", b"this is not http\r\n\r\n"),
+        ("no version", b"GET /http11/hello\r\nHost: 127.0.0.1\r\n\r\n"),
+    ]
+    for name, raw in variants:
+        good, observed = rejected_and_closed(ctx, raw)
+        ok = ok and good
+        seen.append(f"{name}: {observed}")
+    return verdict(ok, "; ".join(seen))
+
+
+@check(
+    "http11.content-length-invalid",
+    group=GROUP,
+    title="an invalid or conflicting Content-Length gets 400 and a close",
+    clause="RFC 9112 §6.3",
+)
+def content_length_invalid(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    variants = [
+        ("Content-Length: abc", [("Content-Length", "abc")]),
+        ("Content-Length: 5 and 6", [("Content-Length", "5"), ("Content-Length", "6")]),
+    ]
+    for name, headers in variants:
+        raw = post_head(probe_target("/http11/echo", ctx.new_id()), headers) + b"hello!"
+        good, observed = rejected_and_closed(ctx, raw)
+        ok = ok and good
+        seen.append(f"{name}: {observed}")
+    return verdict(ok, "; ".join(seen))
+
+
+@check(
+    "http11.te-and-cl",
+    group=GROUP,
+    title="Transfer-Encoding with Content-Length: rejected or framed by TE, then closed",
+    clause="RFC 9112 §6.1",
+)
+def te_and_cl(ctx: Context) -> Result:
+    target = probe_target("/http11/echo", ctx.new_id())
+    body = chunk(b"hello") + b"0\r\n\r\n"
+    headers = [("Content-Length", "4"), ("Transfer-Encoding", "chunked")]
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, headers) + body)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+        if isinstance(reply, NoResponse):
+            return failed(f"TE chunked with Content-Length 4: {reply.describe()}")
+        state = after(ctx, connection)
+        tail = state_words(ctx, state, connection)
+        answer = echoed(reply)
+        if 400 <= reply.status < 500:
+            how = f"rejected with {reply.status}"
+        elif answer is not None and answer[0] == 5:
+            how = "framed by Transfer-Encoding (the app read the 5 chunked bytes)"
+        elif answer is not None:
+            return failed(f"framed by Content-Length: the app read {answer[0]} bytes; {tail}")
+        else:
+            return failed(f"TE chunked with Content-Length 4: {reply.describe()}, {tail}")
+        return verdict(closed(state) and not connection.buffer, f"{how}, {tail}")
+
+
+@check(
+    "http11.te-unknown",
+    group=GROUP,
+    title="a transfer coding the server does not understand gets 501",
+    clause="RFC 9112 §6.1",
+    level=SHOULD,
+)
+def te_unknown(ctx: Context) -> Result:
+    target = probe_target("/http11/echo", ctx.new_id())
+    body = chunk(b"hello") + b"0\r\n\r\n"
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, [("Transfer-Encoding", "x-unknown, chunked")]) + body)
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    observed = f"Transfer-Encoding: x-unknown, chunked: {describe(reply)}"
+    answer = echoed(reply)
+    if answer is not None:
+        observed += f" (the app read {answer[0]} bytes with the x-unknown coding left on)"
+    return verdict(status_of(reply) == 501, observed)
+
+
+@check(
+    "http11.te-not-chunked-final",
+    group=GROUP,
+    title="a request whose last transfer coding is not chunked gets 400 (or 501) and a close",
+    clause="RFC 9112 §6.3",
+)
+def te_not_chunked_final(ctx: Context) -> Result:
+    # §6.3 says 400; §6.1 lets a server that does not know the coding answer 501. Both pass.
+    target = probe_target("/http11/echo", ctx.new_id())
+    raw = post_head(target, [("Transfer-Encoding", "gzip")]) + b"hello"
+    good, observed = rejected_and_closed(ctx, raw, (400, 501))
+    return verdict(good, f"Transfer-Encoding: gzip: {observed}")
+
+
+# -- versions and request targets
+
+
+@check(
+    "http11.version-higher-minor",
+    group=GROUP,
+    title="an HTTP/1.2 request is processed as HTTP/1.1 and answered as HTTP/1.1",
+    clause="RFC 9110 §6.2",
+    level=SHOULD,
+)
+def version_higher_minor(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    with open_http(ctx) as connection:
+        connection.send(
+            request_bytes("GET", probe_target("/http11/inspect", probe_id), version="HTTP/1.2")
+        )
+        reply = read(connection)
+    if not isinstance(reply, Response):
+        return failed(f"HTTP/1.2: {reply.describe()}")
+    version = reply.version.decode("latin-1")
+    if reply.status != 200:
+        return failed(f"HTTP/1.2: {version} {reply.describe()}")
+    events = ctx.wait_events(probe_id, lambda found: any(e["event"] == "scope" for e in found))
+    seen = next((e["http_version"] for e in events if e["event"] == "scope"), None)
+    return verdict(
+        version == "HTTP/1.1" and seen == "1.1",
+        f"HTTP/1.2: {version} {reply.describe()}; the app saw http_version {seen!r}",
+    )
+
+
+@check(
+    "http11.version-major",
+    group=GROUP,
+    title="an HTTP/2.0 request line is refused (505/4xx) or served as 1.1, never answered as 2.0",
+    clause="RFC 9110 §6.2",
+)
+def version_major(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    target = probe_target("/http11/inspect", probe_id)
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target, version="HTTP/2.0"))
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+    if isinstance(reply, NoResponse):
+        ok = reply.why != "timeout" and not reply.data
+        return verdict(ok, f"'GET ... HTTP/2.0': {reply.describe()}")
+    version = reply.version.decode("latin-1")
+    observed = f"'GET ... HTTP/2.0': {version} {reply.describe()}"
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        return failed(observed + " (a version the server does not speak)")
+    if reply.status == 505 or 400 <= reply.status < 500:
+        return passed(observed)
+    events = ctx.wait_events(probe_id, lambda found: any(e["event"] == "scope" for e in found))
+    seen = next((e["http_version"] for e in events if e["event"] == "scope"), None)
+    # RFC 9110 §6.2 lets a server answer a higher major version with its own (1.1); what the
+    # app is told is the asgi-http group's business, so it is only reported here.
+    return verdict(
+        reply.status == 200,
+        f"{observed}: served as {version}; the app saw http_version {seen!r}",
+    )
+
+
+@check(
+    "http11.absolute-form",
+    group=GROUP,
+    title="an absolute-form request target reaches the app as its path and query",
+    clause="RFC 9112 §3.2.2",
+)
+def absolute_form(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    authority = f"127.0.0.1:{ctx.port}"
+    target = f"http://{authority}{probe_target('/http11/inspect', probe_id)}"
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target, host=authority))
+        reply = read(connection)
+    if not isinstance(reply, Response):
+        return failed(f"'GET {target}': {reply.describe()}")
+    if reply.status == 404:
+        return failed("404: the app's router did not get /http11/inspect as the path")
+    if reply.status != 200:
+        return failed(f"absolute-form target: {reply.describe()}")
+    events = ctx.wait_events(probe_id, lambda found: any(e["event"] == "scope" for e in found))
+    seen = next((e for e in events if e["event"] == "scope"), None)
+    if seen is None:
+        return failed(f"absolute-form target: {reply.describe()}, but the probe logged nothing")
+    ok = seen["path"] == "/http11/inspect" and seen["query_string"] == f"probe={probe_id}"
+    return verdict(
+        ok, f"200; the app saw path {seen['path']!r}, query_string {seen['query_string']!r}"
+    )
+
+
+# -- limits and Expect
+
+
+@check(
+    "http11.header-section-too-large",
+    group=GROUP,
+    title="a 1 MiB header section gets a 4xx (or is processed whole), never a hang or a 5xx",
+    clause="RFC 9110 §5.4",
+)
+def header_section_too_large(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    pad = "a" * 1000
+    headers = [(f"X-Pad-{index:04d}", pad) for index in range(1024)]
+    raw = request_bytes("GET", probe_target("/http11/count-headers", probe_id), headers)
+    with open_http(ctx) as connection:
+        problem = send(connection, raw)
+        reply = read(connection, timeout_s=ctx.options.io_timeout_s)
+    size = f"{len(raw) // 1024} KiB of header fields"
+    if isinstance(reply, NoResponse):
+        if reply.why == "timeout":
+            return failed(f"{size}: {problem or 'sent'}; then {reply.describe()}")
+        return passed(
+            f"{size}: {problem + '; ' if problem else ''}{reply.describe()} (a 4xx written "
+            "before the close can be lost to the reset of a connection with unread data)"
+        )
+    if 400 <= reply.status < 500:
+        return passed(f"{size}: {reply.describe()}")
+    if reply.status == 200:
+        # No limit is set by the RFC: processing every field is allowed, dropping some is not.
+        try:
+            count = json.loads(reply.body)["count"] if reply.complete else None
+        except (ValueError, KeyError, TypeError):
+            count = None
+        return verdict(
+            count == len(headers),
+            f"{size}: 200, processed: the app got {count} of the {len(headers)} fields",
+        )
+    return failed(f"{size}: {reply.describe()}")
+
+
+@check(
+    "http11.expect-continue",
+    group=GROUP,
+    title="Expect: 100-continue gets 100 (or a final status) before the content is sent",
+    clause="RFC 9110 §10.1.1",
+)
+def expect_continue(ctx: Context) -> Result:
+    target = probe_target("/http11/echo", ctx.new_id())
+    headers = [("Content-Length", "5"), ("Expect", "100-continue")]
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, headers))
+        try:
+            first = connection.read_head(ctx.options.hang_s)
+        except NoResponse as exc:
+            problem = send(connection, b"hello")
+            late = read(connection)
+            return failed(
+                f"{exc.describe()} for {ctx.options.hang_s:g} s after the header section "
+                f"(the server waited for the content); once it was sent: "
+                f"{problem or describe(late)}"
+            )
+        if first.status != 100:
+            return passed(f"a final status before the content: {first.status}")
+        connection.send(b"hello")
+        final = read(connection)
+        answer = echoed(final)
+        if answer is not None and answer[0] == 5:
+            return passed("100 Continue, then the app read the 5 bytes and answered 200")
+        return failed(f"100 Continue, but after the content was sent: {describe(final)}")
+
+
+@check(
+    "http11.expect-continue-unread",
+    group=GROUP,
+    title="no 100 Continue after the final response when the app answers without reading",
+    clause="RFC 9110 §10.1.1",
+)
+def expect_continue_unread(ctx: Context) -> Result:
+    target = probe_target(HELLO_PATH, ctx.new_id())
+    headers = [("Content-Length", "5"), ("Expect", "100-continue")]
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, headers))
+        try:
+            head = connection.read_head(ctx.options.hang_s)
+        except NoResponse as exc:
+            return failed(
+                f"the app answers without reading the body: {exc.describe()} for "
+                f"{ctx.options.hang_s:g} s after the header section"
+            )
+        content_sent = head.status == 100
+        if content_sent:
+            # A 100 before the final response is allowed; the client then sends the content.
+            connection.send(b"hello")
+            final: Reply = read(connection, "POST")
+            steps = "100 Continue, the content, then "
+        else:
+            final = finish(connection, head, "POST")
+            steps = ""
+        if not is_hello(final):
+            return failed(f"the app answers without reading the body: {steps}{describe(final)}")
+        steps += "200"
+        # The client may still send the content it announced; the server reads it or closes.
+        problem = send(connection, (b"" if content_sent else b"hello") + hello_request())
+        second = read(connection, timeout_s=ctx.options.hang_s)
+        more = "a next request" if content_sent else "the content and a next request"
+        if isinstance(second, Response) and second.interim:
+            statuses = [response.status for response in second.interim]
+            return failed(
+                f"{steps}; then {more}: interim {statuses} before the next response "
+                "(a 100 Continue after the final response)"
+            )
+        if is_hello(second):
+            return passed(f"{steps}; then {more}: 200, no stray 100")
+        if isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+            return passed(f"{steps}; then the connection was closed ({problem or second.why})")
+        return failed(f"{steps}; then {more} got {describe(second)}")
+
+
+@check(
+    "http11.expect-continue-http10",
+    group=GROUP,
+    title="Expect: 100-continue on an HTTP/1.0 request is ignored (no 1xx to HTTP/1.0)",
+    clause="RFC 9110 §10.1.1",
+)
+def expect_continue_http10(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    target = probe_target("/http11/echo", probe_id)
+    headers = [("Content-Length", "5"), ("Expect", "100-continue")]
+    with open_http(ctx) as connection:
+        connection.send(post_head(target, headers, version="HTTP/1.0"))
+        # Once the app is in receive() (some servers start it only with the whole body), a
+        # server that sends 100 for it does so at once.
+        ctx.wait_events(
+            probe_id,
+            lambda found: any(e["event"] == "started" for e in found),
+            timeout_s=ctx.options.hang_s / 4,
+        )
+        try:
+            early = connection.read_head(0.3)
+        except NoResponse as exc:
+            if exc.why != "timeout":
+                return failed(f"before the content was sent: {exc.describe()}")
+        else:
+            return failed(
+                f"HTTP/1.0 with Expect: 100-continue got {early.status} before the content"
+            )
+        connection.send(b"hello")
+        final = read(connection)
+    if isinstance(final, Response) and final.interim:
+        return failed(f"interim {[r.status for r in final.interim]} to an HTTP/1.0 client")
+    answer = echoed(final)
+    return verdict(
+        answer is not None and answer[0] == 5,
+        f"no interim response; then {describe(final)}",
+    )
+
+
+# -- what the app gets wrong
+
+
+@check(
+    "http11.response-splitting",
+    group=GROUP,
+    title="CR/LF in a header from the app never puts a header line of its own on the wire",
+    clause="RFC 9110 §5.5",
+)
+def response_splitting(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    marker = INJECTED.split(b":")[0].lower() + b":"
+    for mode in SPLIT_HEADERS:
+        target = probe_target("/http11/split", ctx.new_id(), mode=mode)
+        with open_http(ctx) as connection:
+            connection.send(request_bytes("GET", target))
+            reply = read(connection, timeout_s=ctx.options.hang_s)
+        wire = reply.raw_head if isinstance(reply, Response) else reply.data
+        head = wire.split(b"\r\n\r\n", 1)[0]
+        lines = [line.strip(b"\r").lower() for line in head.split(b"\n")]
+        injected = any(line.startswith(marker) for line in lines)
+        ok = ok and not injected
+        what = describe(reply)
+        if isinstance(reply, Response) and reply.header(b"x-split") is not None:
+            what += f" with x-split {reply.header(b'x-split')!r}"
+        seen.append(
+            f"{mode}: {what}" + (": an injected header line on the wire" if injected else "")
+        )
+    return verdict(ok, "; ".join(seen))
+
+
+@check(
+    "http11.body-longer-than-content-length",
+    group=GROUP,
+    title="bytes beyond the app's Content-Length never reach the wire",
+    clause="reading: body-longer-than-content-length",
+    level=READING,
+)
+def body_longer(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    target = probe_target("/http11/long-body", probe_id)
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target) + hello_request())
+        first = read(connection, timeout_s=ctx.options.hang_s)
+        second = (
+            first
+            if isinstance(first, NoResponse)
+            else read(connection, timeout_s=ctx.options.hang_s)
+        )
+    sent = send_outcome(ctx, probe_id, "body")
+    observed = f"Content-Length 5 and 10 bytes ({sent}): {describe(first)}"
+    if isinstance(first, NoResponse):
+        return verdict(first.why != "timeout" and not first.data, observed)
+    if is_hello(second):
+        return passed(f"{observed}; the request pipelined after it got 200")
+    if isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+        return passed(f"{observed}; then the connection was {second.why}")
+    if isinstance(second, NoResponse) and second.data.startswith(LONG_BODY[5:]):
+        return failed(
+            f"{observed}; then the extra bytes {LONG_BODY[5:]!r} went on the wire, where the "
+            f"next response should start: {describe(second)}"
+        )
+    return failed(f"{observed}; the request pipelined after it got {describe(second)}")
+
+
+@check(
+    "http11.body-shorter-than-content-length",
+    group=GROUP,
+    title="an app that sends less than its Content-Length: the connection is closed",
+    clause="reading: body-shorter-than-content-length",
+    level=READING,
+)
+def body_shorter(ctx: Context) -> Result:
+    probe_id = ctx.new_id()
+    target = probe_target("/http11/short-body", probe_id)
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target))
+        reply = read(connection, timeout_s=ctx.options.hang_s)
+        eof = connection.eof
+    sent = send_outcome(ctx, probe_id, "body")
+    observed = f"Content-Length 10 and 5 bytes ({sent}): {describe(reply)}"
+    if isinstance(reply, NoResponse):
+        return verdict(reply.why != "timeout" and not reply.data, observed)
+    if reply.complete:
+        # A server that held the response back may replace it with an error of its own.
+        return verdict(reply.status >= 500, f"{observed}: {reply.body[:40]!r}")
+    if eof:
+        what = "the 5 bytes" if reply.body == SHORT_BODY else repr(reply.body[:40])
+        return passed(f"{observed} ({what}), then the connection was closed")
+    return failed(f"{observed}, then silence for {ctx.options.hang_s:g} s, the connection open")
+
+
+@check(
+    "http11.app-transfer-encoding",
+    group=GROUP,
+    title="the app's own Transfer-Encoding header is ignored: the response is framed right",
+    clause="ASGI HTTP spec, Response Start",
+)
+def app_transfer_encoding(ctx: Context) -> Result:
+    target = probe_target("/http11/app-transfer-encoding", ctx.new_id())
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("GET", target) + hello_request())
+        first = read(connection, timeout_s=ctx.options.hang_s)
+        if not isinstance(first, Response):
+            return failed(
+                f"the app sent transfer-encoding: chunked and 'hello': {first.describe()}"
+            )
+        second = read(connection, timeout_s=ctx.options.hang_s)
+    observed = f"{first.describe()}, Transfer-Encoding {codings(first)!r}"
+    if codings(first).count(b"chunked") > 1:
+        return failed(f"{observed}: chunked named twice")
+    if not (first.status == 200 and first.complete and first.body == APP_TE_BODY):
+        return failed(f"{observed}: body {first.body[:40]!r}")
+    if is_hello(second):
+        return passed(f"{observed}, body 'hello'; the next request got 200")
+    if isinstance(second, NoResponse) and second.why != "timeout" and not second.data:
+        return passed(f"{observed}, body 'hello'; then the connection was {second.why}")
+    return failed(f"{observed}, body 'hello'; the next request got {describe(second)}")
+
+
+# -- Date
+
+
+def has_date(reply: Reply) -> tuple[bool, str]:
+    if not isinstance(reply, Response):
+        return False, describe(reply)
+    value = reply.header(b"date")
+    if value is None:
+        return False, f"{reply.status} without Date"
+    ok = IMF_FIXDATE.fullmatch(value) is not None
+    return ok, f"{reply.status} with Date {value.decode('latin-1')!r}"
+
+
+@check(
+    "http11.date-app-response",
+    group=GROUP,
+    title="a 2xx and a 4xx from the app (without Date) go out with a Date",
+    clause="RFC 9110 §6.6.1",
+)
+def date_app_response(ctx: Context) -> Result:
+    seen = []
+    ok = True
+    for path in (HELLO_PATH, "/http11/no-such-probe"):
+        with open_http(ctx) as connection:
+            connection.send(request_bytes("GET", path))
+            reply = read(connection)
+            note(ctx, "http11.date-app-response", "GET", path, reply)
+        good, words = has_date(reply)
+        ok = ok and good
+        seen.append(words)
+    return verdict(ok, "; ".join(seen))
+
+
+@check(
+    "http11.date-server-error",
+    group=GROUP,
+    title="the server's own 400 goes out with a Date",
+    clause="RFC 9110 §6.6.1",
+)
+def date_server_error(ctx: Context) -> Result:
+    attempts = [
+        ("no Host", request_bytes("GET", HELLO_PATH, host=None)),
+        ("'X-Spaced : value'", request_bytes("GET", HELLO_PATH)[:-2] + b"X-Spaced : value\r\n\r\n"),
+        ("garbage", b"this is not http\r\n\r\n"),
+    ]
+    tried = []
+    for name, raw in attempts:
+        with open_http(ctx) as connection:
+            connection.send(raw)
+            reply = read(connection, timeout_s=ctx.options.hang_s)
+        if status_of(reply) == 400:
+            good, words = has_date(reply)
+            return verdict(good, f"{name}: {words}")
+        tried.append(f"{name}: {describe(reply)}")
+    return not_applicable(f"no request got a 400 from the server: {'; '.join(tried)}")

@@ -9,11 +9,22 @@ standard library, so any server's Python can import them.
 
 from __future__ import annotations
 
-from . import asgi_http, http11, lifespan, shutdown, websocket
-from .common import Probe, Receive, Send, Scope
+from . import asgi_http, http11, judges, lifespan, shutdown, websocket
+from .common import Probe, Receive, Scope, Send
 
-HTTP_ROUTES = {**http11.HTTP_ROUTES, **asgi_http.HTTP_ROUTES, **shutdown.HTTP_ROUTES}
-WEBSOCKET_ROUTES = {**websocket.WEBSOCKET_ROUTES, **shutdown.WEBSOCKET_ROUTES}
+HTTP_ROUTES = {
+    **http11.HTTP_ROUTES,
+    **asgi_http.HTTP_ROUTES,
+    **shutdown.HTTP_ROUTES,
+    **websocket.HTTP_ROUTES,
+}
+WEBSOCKET_ROUTES = {
+    **websocket.WEBSOCKET_ROUTES,
+    **asgi_http.WEBSOCKET_ROUTES,
+    **shutdown.WEBSOCKET_ROUTES,
+}
+HTTP_ROUTES.update(judges.HTTP_ROUTES)
+WEBSOCKET_ROUTES.update(judges.WEBSOCKET_ROUTES)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,7 +60,17 @@ async def reject(scope: Scope, receive: Receive, send: Send, probe: Probe) -> No
 
 
 # Lifespan variants, each its own app so that a check can start a server with it.
+lifespan_observed = lifespan.observed
 failing_startup = lifespan.failing_startup
+failing_shutdown = lifespan.failing_shutdown
 raising_lifespan = lifespan.raising_lifespan
+raising_startup = lifespan.raising_startup
 
-__all__ = ["app", "failing_startup", "raising_lifespan"]
+__all__ = [
+    "app",
+    "failing_shutdown",
+    "failing_startup",
+    "lifespan_observed",
+    "raising_lifespan",
+    "raising_startup",
+]
