@@ -57,6 +57,35 @@ def test_sansio_asgi_passes_the_suite(driver: str, tmp_path: Path) -> None:
     assert data["summary"]["error"] == 0
 
 
+NAIVE_FAILURES = {
+    "http11.pipelining": "closed without a response",
+    "http11.date-app-response": "without Date",
+    "http11.host-missing": "no Host: 200",
+    "asgi-http.scope-keys": "not of type bytes",
+    "asgi-http.double-start": "the second returned",
+}
+
+
+def test_a_naive_server_is_graded_failing(tmp_path: Path) -> None:
+    server = f"{sys.executable} {ROOT / 'tests' / 'naive_server.py'} {{app}} {{port}}"
+    report = tmp_path / "report.json"
+    checks = [arg for check_id in NAIVE_FAILURES for arg in ("--check", check_id)]
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance", "--server", server, "--json", str(report), *checks],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    observed = {item["id"]: item for item in json.loads(report.read_text())["results"]}
+    assert observed.keys() == NAIVE_FAILURES.keys()
+    for check_id, words in NAIVE_FAILURES.items():
+        assert observed[check_id]["status"] == "fail", observed[check_id]
+        assert words in observed[check_id]["observed"]
+    assert "not conforming: http11.pipelining: fail" in result.stderr
+
+
 def test_expected_failures_name_their_issue() -> None:
     for check_id, why in read_expected_failures(EXPECTED).items():
         assert why.startswith("issue "), f"{check_id}: say which open issue builds it"
