@@ -152,3 +152,18 @@ def test_client_tells_silence_from_close() -> None:
     with canned(b"", close=True) as connection, pytest.raises(NoResponse) as closed:
         connection.read_response()
     assert closed.value.why == "closed"
+
+
+def test_every_reading_a_check_cites_is_recorded_in_spec() -> None:
+    from conformance.framework import load_spec
+    from conformance.runner import load_checks
+
+    readings = {reading["id"] for reading in load_spec()["readings"]}
+    documents = set(load_spec()["documents"])
+    for check in load_checks().values():
+        if check.clause.startswith("reading: "):
+            assert check.clause.removeprefix("reading: ") in readings, check.id
+        elif check.clause.startswith("ASGI"):
+            assert check.clause.split(",")[0] in documents, (check.id, check.clause)
+        else:
+            assert check.clause.startswith(("RFC ", "httplint", "Autobahn")), check.clause
