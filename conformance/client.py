@@ -90,6 +90,9 @@ class Response:
         return text
 
 
+Reply = Response | NoResponse  # what a read gives a check: a response, or why none came
+
+
 class HTTPConnection:
     """One client connection; every read has a deadline."""
 
@@ -155,6 +158,13 @@ class HTTPConnection:
         data, self.buffer = self.buffer[:count], self.buffer[count:]
         return data
 
+    def wait_for_bytes(self, data: bytes, timeout_s: float | None = None) -> None:
+        """Read until ``data`` has arrived (it stays in ``buffer``); raise NoResponse if the
+        server closes, resets or stays silent until the deadline first."""
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        while data not in self.buffer:
+            self._fill(deadline)
+
     def read_head(self, timeout_s: float | None = None) -> Response:
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
         raw = self._read_until(b"\r\n\r\n", deadline)
@@ -189,6 +199,21 @@ class HTTPConnection:
                 continue
             break
         response.interim = interim
+        return self.read_body(response, method, timeout_s)
+
+    def read_reply(
+        self, method: str = "GET", timeout_s: float | None = None, upgrade: bool = False
+    ) -> Reply:
+        """``read_response``, but the NoResponse that says why none came is returned, not raised."""
+        try:
+            return self.read_response(method, timeout_s, upgrade)
+        except NoResponse as exc:
+            return exc
+
+    def read_body(
+        self, response: Response, method: str = "GET", timeout_s: float | None = None
+    ) -> Response:
+        """Read the body of a response whose head ``read_head`` has read, into it."""
         self._read_body(response, method, time.monotonic() + (timeout_s or self.timeout_s))
         return response
 
@@ -303,6 +328,52 @@ class Message:
         return self.data.decode("utf-8")
 
 
+def close_message(payload: bytes) -> Message:
+    """A close frame's payload as a message: its code (None if it has none) and its reason."""
+    if len(payload) >= 2:
+        (code,) = struct.unpack("!H", payload[:2])
+        return Message("close", payload, code, payload[2:].decode("utf-8", "replace"))
+    return Message("close", payload)
+
+
+@dataclasses.dataclass
+class Incoming:
+    """The next thing from the server: a message, a close frame, the end of TCP, or silence."""
+
+    kind: str  # "text", "binary", "close", "closed", "reset" or "silence"
+    data: bytes = b""
+    code: int | None = None
+    reason: str = ""
+    after_bytes: bytes = b""  # for "closed" and "reset": bytes of a frame the stream cut short
+
+    @classmethod
+    def of(cls, message: Message) -> Incoming:
+        return cls(message.kind, message.data, message.code, message.reason)
+
+    @classmethod
+    def ended(cls, exc: NoResponse) -> Incoming:
+        """How the stream ended where a frame was due: closed, reset, or silence."""
+        return cls("silence" if exc.why == "timeout" else exc.why, after_bytes=exc.data)
+
+    def describe(self) -> str:
+        if self.kind == "text":
+            shown = self.data[:60].decode("utf-8", "backslashreplace")
+            return f"a text message of {len(self.data)} bytes {shown!r}"
+        if self.kind == "binary":
+            return f"a binary message of {len(self.data)} bytes {self.data[:24]!r}"
+        if self.kind == "close":
+            if self.code is None:
+                return "a close frame without a code"
+            reason = f" reason {self.reason!r}" if self.reason else " and no reason"
+            return f"a close frame with code {self.code}{reason}"
+        if self.kind == "silence":
+            return "silence"
+        what = f"the TCP connection {self.kind} without a close frame"
+        if self.after_bytes:
+            what += f" (after {len(self.after_bytes)} stray bytes)"
+        return what
+
+
 def websocket_key() -> str:
     return base64.b64encode(os.urandom(16)).decode("ascii")
 
@@ -313,20 +384,23 @@ def websocket_accept(key: str) -> bytes:
 
 def handshake_bytes(
     target: str,
-    key: str,
+    key: str | None,
     subprotocols: list[str] | None = None,
     headers: list[tuple[str, str]] | None = None,
     version: str = "13",
+    *,
+    method: str = "GET",
+    upgrade: str | None = "websocket",
+    connection: str | None = "Upgrade",
 ) -> bytes:
-    extra = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", key),
-        ("Sec-WebSocket-Version", version),
-    ]
+    """A client's opening handshake; a ``None`` key, upgrade or connection is left out, to make a
+    broken one."""
+    fields = [("Upgrade", upgrade), ("Connection", connection), ("Sec-WebSocket-Key", key)]
+    extra = [(name, value) for name, value in fields if value is not None]
+    extra.append(("Sec-WebSocket-Version", version))
     if subprotocols:
         extra.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
-    return request_bytes("GET", target, extra + list(headers or []))
+    return request_bytes(method, target, extra + list(headers or []))
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True) -> bytes:
@@ -405,20 +479,28 @@ class WebSocketConnection:
             if frame.opcode == OP_PONG:
                 continue
             if frame.opcode == OP_CLOSE:
-                if len(frame.payload) >= 2:
-                    (code,) = struct.unpack("!H", frame.payload[:2])
-                    return Message(
-                        "close",
-                        frame.payload,
-                        code,
-                        frame.payload[2:].decode("utf-8", "replace"),
-                    )
-                return Message("close", frame.payload)
+                return close_message(frame.payload)
             if frame.opcode in (OP_TEXT, OP_BINARY):
                 kind = "text" if frame.opcode == OP_TEXT else "binary"
             data += frame.payload
             if frame.fin:
                 return Message(kind, data)
+
+    def receive(self, timeout_s: float | None = None) -> Incoming:
+        """Like ``read_message``, but how the stream ended is returned too, never raised."""
+        try:
+            return Incoming.of(self.read_message(timeout_s))
+        except NoResponse as exc:
+            return Incoming.ended(exc)
+        except OSError:  # answering a ping on a connection the server already closed
+            return Incoming("reset")
+
+    def answer_close(self, close: Incoming, timeout_s: float) -> str:
+        """Answer the server's close frame with its code and reason; then "closed" or "reset"
+        once the server ends TCP, or "open" if it has not after ``timeout_s``."""
+        with contextlib.suppress(OSError):
+            self.send_close(close.code, close.reason)
+        return self.http.wait_closed(timeout_s)
 
     def close(self) -> None:
         self.http.close()

@@ -1,7 +1,7 @@
 """ASGI HTTP semantics: the scope, the messages, errors and disconnects.
 
 The scope checks read the scope the probe app logged with its Python types kept
-(``probes.asgi_http.describe``) and grade every key against the data in spec/asgi.json
+(``probes.common.describe_value``) and grade every key against the data in spec/asgi.json
 (required, type, allowed values); the rules the data cannot say (the path decoded, the query
 string not, the client's address) are checks of their own. The message and error checks make
 the probe app send something (valid, invalid, too much, too little, too late), and grade both
@@ -14,6 +14,7 @@ due) always fails.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 from ..client import (
     HTTPConnection,
     NoResponse,
+    Reply,
     Response,
     request_bytes,
     websocket_handshake,
@@ -48,7 +50,25 @@ from ..probes.asgi_http import (
     SCOPE_PATH_RAW,
     STREAM_PARTS,
 )
-from .common import exchange, open_http, probe_target
+from .common import (
+    Desc,
+    Event,
+    Events,
+    exchange,
+    find_event,
+    grade_keys,
+    has_event,
+    is_container,
+    lookup,
+    open_http,
+    plain,
+    probe_target,
+    record_exchange,
+    scope_keys,
+    show,
+    type_matches,
+    wait_event,
+)
 
 GROUP = "asgi-http"
 SCOPE = "ASGI HTTP spec, HTTP Connection Scope"
@@ -56,9 +76,6 @@ WEBSOCKET_SCOPE = "ASGI WebSocket spec, Websocket Connection Scope"
 ERRORS = "ASGI spec, Error Handling"
 QUERY = "q=a%20b"
 SUBPROTOCOLS = ["chat.v1", "chat.v2"]
-
-Events = list[dict[str, Any]]
-Desc = dict[str, Any]
 
 
 # -- reading what the probes logged
@@ -69,19 +86,7 @@ def wait_s(ctx: Context) -> str:
     return f"{ctx.options.hang_s:g}"
 
 
-def find(events: Events, event: str, **fields: Any) -> dict[str, Any] | None:
-    """The first logged ``event`` whose fields match."""
-    for record in events:
-        if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
-            return record
-    return None
-
-
-def has(event: str, **fields: Any) -> Callable[[Events], bool]:
-    return lambda events: find(events, event, **fields) is not None
-
-
-def send_outcome(record: dict[str, Any] | None) -> str:
+def send_outcome(record: Event | None) -> str:
     """What one logged ``send`` did, in words."""
     if record is None:
         return "was not logged (the app did not get that far)"
@@ -107,123 +112,6 @@ def app_story(events: Events) -> str:
         elif event not in ("scope",):
             parts.append(str(event))
     return "; ".join(parts) if parts else "the app logged nothing"
-
-
-# -- described values (see probes.asgi_http.describe)
-
-
-def plain(desc: Desc) -> Any:
-    """The Python value a description stands for (a placeholder string for other types)."""
-    kind = desc.get("type")
-    if kind == "bytes":
-        return desc["latin1"].encode("latin-1")
-    if kind in ("str", "int", "float", "bool"):
-        return desc["value"]
-    if kind == "null":
-        return None
-    if kind == "dict":
-        return {key: plain(item) for key, item in desc["items"].items()}
-    if kind == "tuple":
-        return tuple(plain(item) for item in desc["items"])
-    if "items" in desc:
-        return [plain(item) for item in desc["items"]]
-    return f"<{kind} {desc.get('repr', '')}>"
-
-
-def show(desc: Desc) -> str:
-    """A description as Python would print the value, with its type if that is not obvious."""
-    kind = desc.get("type")
-    if kind in ("str", "bytes", "int", "float", "bool", "null", "list", "tuple", "dict"):
-        text = repr(plain(desc))
-    elif "items" in desc:
-        text = f"{kind} of {plain(desc)!r}"
-    else:
-        text = f"{kind} {desc.get('repr', '')}"
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def is_container(desc: Desc) -> bool:
-    return desc.get("type") in ("list", "tuple") or bool(desc.get("iterable"))
-
-
-def type_matches(desc: Desc, name: str) -> bool:
-    """Whether a described value is of one of spec/asgi.json's type names (its "types")."""
-    kind = desc.get("type")
-    items = desc.get("items", [])
-    if name in ("str", "bytes", "int", "float", "bool", "null"):
-        return kind == name
-    if name == "dict":
-        return kind == "dict" and bool(desc.get("str_keys"))
-    if name == "list":
-        return kind in ("list", "tuple")
-    if name == "extensions":
-        return type_matches(desc, "dict") and all(
-            type_matches(item, "dict") for item in desc["items"].values()
-        )
-    if name == "headers":
-        return is_container(desc) and all(
-            item.get("type") in ("list", "tuple")
-            and len(item["items"]) == 2
-            and all(part.get("type") == "bytes" for part in item["items"])
-            for item in items
-        )
-    if name in ("host-port", "server-address"):
-        port_types = ("int",) if name == "host-port" else ("int", "null")
-        return (
-            kind in ("list", "tuple")
-            and len(items) == 2
-            and items[0].get("type") == "str"
-            and items[1].get("type") in port_types
-        )
-    if name in ("str-iterable", "iterable[str]", "bytes-iterable"):
-        wanted = "bytes" if name == "bytes-iterable" else "str"
-        return is_container(desc) and all(item.get("type") == wanted for item in items)
-    if name == "file":
-        return "repr" in desc
-    raise ValueError(f"spec/asgi.json names a type this suite does not know: {name!r}")
-
-
-def lookup(desc: Desc, dotted: str) -> Desc | None:
-    """``scope["asgi"]["version"]`` for ``asgi.version``; None if any step is missing."""
-    node = desc
-    for part in dotted.split("."):
-        if node.get("type") != "dict" or part not in node["items"]:
-            return None
-        node = node["items"][part]
-    return node
-
-
-def comparable(desc: Desc) -> Any:
-    value = plain(desc)
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-def grade_keys(desc: Desc, keys: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """Problems with ``desc`` against spec keys, and the keys the data does not name."""
-    problems = []
-    for key in keys:
-        name = key["name"]
-        node = lookup(desc, name)
-        where = f" ({key['clause']})" if key.get("clause") else ""
-        if node is None:
-            if key.get("required"):
-                problems.append(f"{name} is missing but required{where}")
-            continue
-        types = key.get("type") or []
-        if types and not any(type_matches(node, type_name) for type_name in types):
-            problems.append(f"{name} is {show(node)}, not of type {' or '.join(types)}{where}")
-            continue
-        allowed = key.get("allowed")
-        if allowed is not None and node.get("type") != "null" and comparable(node) not in allowed:
-            problems.append(f"{name} is {show(node)}, not one of {allowed}{where}")
-    named = {key["name"].split(".")[0] for key in keys}
-    others = sorted(set(desc.get("items", {})) - named)
-    return problems, others
-
-
-def scope_keys(kind: str) -> list[dict[str, Any]]:
-    keys: list[dict[str, Any]] = load_spec()["scopes"][kind]["keys"]
-    return keys
 
 
 def allowed_values(kind: str, name: str) -> list[Any]:
@@ -274,6 +162,16 @@ class Missing:
         return "absent"
 
 
+def scope_request(path: str, probe_id: str, query: str | None) -> tuple[str, list[tuple[str, str]]]:
+    """The target and the headers for a scope probe: two ``X-Dup`` around an ``X-Other``. The
+    probe id goes in the query string, or (without a query) in an ``X-Probe-Id`` header."""
+    target = path + (f"?{query}&probe={probe_id}" if query is not None else "")
+    headers = [("X-Dup", "one"), ("X-Other", "middle"), ("X-Dup", "two")]
+    if query is None:
+        headers.append(("X-Probe-Id", probe_id))
+    return target, headers
+
+
 def http_scope(
     ctx: Context,
     check_id: str,
@@ -283,30 +181,25 @@ def http_scope(
 ) -> Scope:
     """Send a GET with two ``X-Dup`` headers to the scope probe; the scope it logged."""
     probe_id = ctx.new_id("scope")
-    target = path + (f"?{query}&probe={probe_id}" if query is not None else "")
-    headers = [("X-Dup", "one"), ("X-Other", "middle"), ("X-Dup", "two")]
-    if query is None:
-        headers.append(("X-Probe-Id", probe_id))
-    if version == "HTTP/1.1":
-        response, connection = exchange(ctx, check_id, "GET", target, headers)
-    else:
-        response, connection = exchange(
-            ctx, check_id, raw=request_bytes("GET", target, headers, version=version)
-        )
+    target, headers = scope_request(path, probe_id, query)
+    connection = open_http(ctx)
+    client = connection.sock.getsockname()[:2]
     with connection:
-        client = connection.sock.getsockname()[:2]
+        connection.send(request_bytes("GET", target, headers, version=version))
+        response = connection.read_reply()
+    if version == "HTTP/1.1":  # httplint reads HTTP/1.1 exchanges only
+        record_exchange(ctx, check_id, "GET", target, response, headers)
     if isinstance(response, NoResponse):
         return Scope(None, f"GET {target} {version}: {response.describe()}", client)
-    events = ctx.wait_events(probe_id, has("scope"), timeout_s=ctx.options.hang_s)
-    record = find(events, "scope")
-    if record is None:
+    logged = wait_event(ctx, probe_id, "scope", ctx.options.hang_s)
+    if logged is None:
         return Scope(
             None,
             f"GET {target} {version} got {response.describe()} and the probe app was not called "
             "at that path",
             client,
         )
-    return Scope(record["scope"], "", client)
+    return Scope(logged["scope"], "", client)
 
 
 def websocket_scope(
@@ -315,33 +208,24 @@ def websocket_scope(
     """Open a WebSocket to the scope probe (which accepts, then closes); the scope it logged."""
     probe_id = ctx.new_id("wsscope")
     path = SCOPE_PATH_RAW.replace("/asgi/scope", "/asgi/ws-scope")
-    target = path + (f"?{query}&probe={probe_id}" if query is not None else "")
-    headers = [("X-Dup", "one"), ("X-Other", "middle"), ("X-Dup", "two")]
-    if query is None:
-        headers.append(("X-Probe-Id", probe_id))
+    target, headers = scope_request(path, probe_id, query)
     sock = ctx.connect()
     client = sock.getsockname()[:2]
     what = f"a WebSocket handshake to {target}"
-    try:
-        response, websocket = websocket_handshake(
-            sock, ctx.options.io_timeout_s, target, subprotocols, headers
-        )
-        if websocket is not None:
-            try:
-                websocket.read_message(ctx.options.hang_s)  # the app's close
-                websocket.send_close(1000)
-            except (NoResponse, OSError):
-                pass
-    except NoResponse as exc:
-        sock.close()
-        return Scope(None, f"{what}: {exc.describe()}", client)
-    finally:
-        sock.close()
-    events = ctx.wait_events(probe_id, has("scope"), timeout_s=ctx.options.hang_s)
-    record = find(events, "scope")
-    if record is None:
+    with contextlib.closing(sock):
+        try:
+            response, websocket = websocket_handshake(
+                sock, ctx.options.io_timeout_s, target, subprotocols, headers
+            )
+        except NoResponse as exc:
+            return Scope(None, f"{what}: {exc.describe()}", client)
+        if websocket is not None and websocket.receive(ctx.options.hang_s).kind == "close":
+            with contextlib.suppress(OSError):
+                websocket.send_close(1000)  # the answer to the app's close
+    logged = wait_event(ctx, probe_id, "scope", ctx.options.hang_s)
+    if logged is None:
         return Scope(None, f"{what} got {response.describe()}; the app was not called", client)
-    return Scope(record["scope"], "", client)
+    return Scope(logged["scope"], "", client)
 
 
 SENT_HEADERS = [
@@ -770,7 +654,7 @@ def ws_scope_defaults(ctx: Context) -> Result:
 # -- request bodies
 
 
-def body_story(events: Events) -> tuple[list[dict[str, Any]], str]:
+def body_story(events: Events) -> tuple[Events, str]:
     """The http.request messages the app received, and them in words."""
     messages = [
         record
@@ -793,9 +677,9 @@ def body_story(events: Events) -> tuple[list[dict[str, Any]], str]:
 
 
 def grade_body(ctx: Context, probe_id: str, body: bytes, sent: str) -> Result:
-    events = ctx.wait_events(probe_id, has("body"), timeout_s=ctx.options.io_timeout_s)
+    events = ctx.wait_events(probe_id, has_event("body"), timeout_s=ctx.options.io_timeout_s)
     messages, story = body_story(events)
-    record = find(events, "body")
+    record = find_event(events, "body")
     if record is None:
         return failed(f"{sent}: the app's body was not complete in time; it received {story}")
     if not record.get("complete"):
@@ -814,6 +698,18 @@ def grade_body(ctx: Context, probe_id: str, body: bytes, sent: str) -> Result:
     return passed(f"{sent}: the app received all {len(body)} bytes, sha256 equal, in {story}")
 
 
+def post_in_writes(
+    ctx: Context, target: str, headers: list[tuple[str, str]], body: bytes, size: int
+) -> Reply:
+    """A POST on a new connection, its body (as it goes on the wire) sent in writes of ``size``
+    bytes; the response, or why none came."""
+    with open_http(ctx) as connection:
+        connection.send(request_bytes("POST", target, headers))
+        for index in range(0, len(body), size):
+            connection.send(body[index : index + size])
+        return connection.read_reply("POST")
+
+
 @check(
     "asgi-http.request-body",
     group=GROUP,
@@ -825,8 +721,7 @@ def request_body(ctx: Context) -> Result:
     body = bytes(range(256)) * 16
     target = probe_target("/asgi/echo-body", probe_id, wait=wait_s(ctx))
     headers = [("Content-Length", str(len(body))), ("Content-Type", "application/octet-stream")]
-    response, connection = exchange(ctx, "asgi-http.request-body", "POST", target, headers, body)
-    connection.close()
+    response = exchange(ctx, "asgi-http.request-body", "POST", target, headers, body)
     if isinstance(response, NoResponse):
         return failed(f"POST of {len(body)} bytes: {response.describe()}")
     return grade_body(ctx, probe_id, body, f"POST with Content-Length: {len(body)}")
@@ -841,8 +736,7 @@ def request_body(ctx: Context) -> Result:
 def request_no_body(ctx: Context) -> Result:
     probe_id = ctx.new_id()
     target = probe_target("/asgi/echo-body", probe_id, wait=wait_s(ctx))
-    response, connection = exchange(ctx, "asgi-http.request-no-body", "GET", target)
-    connection.close()
+    response = exchange(ctx, "asgi-http.request-no-body", "GET", target)
     if isinstance(response, NoResponse):
         return failed(f"GET: {response.describe()}")
     return grade_body(ctx, probe_id, b"", "GET without a body")
@@ -860,16 +754,10 @@ def request_chunked(ctx: Context) -> Result:
     parts = [part for part in parts if part]
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
     target = probe_target("/asgi/echo-body", probe_id, wait=wait_s(ctx))
-    head = request_bytes("POST", target, [("Transfer-Encoding", "chunked")])
-    connection = open_http(ctx)
-    with connection:
-        connection.send(head)
-        for index in range(0, len(chunked), 700):  # several writes, chunk lines split
-            connection.send(chunked[index : index + 700])
-        try:
-            connection.read_response("POST")
-        except NoResponse as exc:
-            return failed(f"a chunked POST: {exc.describe()}")
+    # several writes, chunk lines split across them
+    response = post_in_writes(ctx, target, [("Transfer-Encoding", "chunked")], chunked, 700)
+    if isinstance(response, NoResponse):
+        return failed(f"a chunked POST: {response.describe()}")
     return grade_body(ctx, probe_id, b"".join(parts), f"a chunked POST of {len(parts)} chunks")
 
 
@@ -883,16 +771,10 @@ def request_multi_packet(ctx: Context) -> Result:
     probe_id = ctx.new_id()
     body = hashlib.sha256(probe_id.encode()).digest() * 16384  # 512 KiB
     target = probe_target("/asgi/echo-body", probe_id, wait=wait_s(ctx))
-    head = request_bytes("POST", target, [("Content-Length", str(len(body)))])
-    connection = open_http(ctx)
-    with connection:
-        connection.send(head)
-        for index in range(0, len(body), 65536):
-            connection.send(body[index : index + 65536])
-        try:
-            connection.read_response("POST")
-        except NoResponse as exc:
-            return failed(f"a POST of {len(body)} bytes: {exc.describe()}")
+    headers = [("Content-Length", str(len(body)))]
+    response = post_in_writes(ctx, target, headers, body, 65536)
+    if isinstance(response, NoResponse):
+        return failed(f"a POST of {len(body)} bytes: {response.describe()}")
     return grade_body(ctx, probe_id, body, f"a POST of {len(body)} bytes in 64 KiB writes")
 
 
@@ -904,7 +786,7 @@ def run_probe(
     path: str,
     until: Callable[[Events], bool],
     **params: str,
-) -> tuple[Response | NoResponse, Events]:
+) -> tuple[Reply, Events]:
     """One GET to a probe route; the response (or why none) and the probe's log.
 
     The response is read with ``hang_s`` as its deadline, so a server that hangs gives a
@@ -912,20 +794,11 @@ def run_probe(
     """
     probe_id = ctx.new_id()
     target = probe_target(path, probe_id, wait=wait_s(ctx), **params)
-    connection = open_http(ctx)
-    with connection:
+    with open_http(ctx) as connection:  # open until the app has logged ``until``
         connection.send(request_bytes("GET", target))
-        response: Response | NoResponse
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-        except NoResponse as exc:
-            response = exc
+        response = connection.read_reply(timeout_s=ctx.options.hang_s)
         events = ctx.wait_events(probe_id, until, timeout_s=ctx.options.io_timeout_s)
     return response, events
-
-
-def wire(response: Response | NoResponse) -> str:
-    return response.describe()
 
 
 INVALID = {
@@ -938,10 +811,12 @@ INVALID = {
 
 def invalid_send(ctx: Context, variant: str) -> Result:
     response, events = run_probe(
-        ctx, "/asgi/invalid-send", has("send", step="invalid"), variant=variant
+        ctx, "/asgi/invalid-send", has_event("send", step="invalid"), variant=variant
     )
-    record = find(events, "send", step="invalid")
-    observed = f"send() of {INVALID[variant]} {send_outcome(record)}; on the wire: {wire(response)}"
+    record = find_event(events, "send", step="invalid")
+    observed = (
+        f"send() of {INVALID[variant]} {send_outcome(record)}; on the wire: {response.describe()}"
+    )
     return verdict(record is not None and record.get("outcome") == "raised", observed)
 
 
@@ -996,11 +871,11 @@ def invalid_send_unknown_type(ctx: Context) -> Result:
     clause=ERRORS,
 )
 def extra_keys(ctx: Context) -> Result:
-    response, events = run_probe(ctx, "/asgi/extra-keys", has("done"))
-    start, body = find(events, "send", step="start"), find(events, "send", step="body")
+    response, events = run_probe(ctx, "/asgi/extra-keys", has_event("done"))
+    start, body = find_event(events, "send", step="start"), find_event(events, "send", step="body")
     observed = (
         f"send(start with extra keys) {send_outcome(start)}, send(body with an extra key) "
-        f"{send_outcome(body)}; on the wire: {wire(response)}"
+        f"{send_outcome(body)}; on the wire: {response.describe()}"
     )
     ok = (
         start is not None
@@ -1023,12 +898,12 @@ def extra_keys(ctx: Context) -> Result:
     level=READING,
 )
 def double_start(ctx: Context) -> Result:
-    response, events = run_probe(ctx, "/asgi/double-start", has("done"))
-    first = find(events, "send", step="first-start")
-    second = find(events, "send", step="second-start")
+    response, events = run_probe(ctx, "/asgi/double-start", has_event("done"))
+    first = find_event(events, "send", step="first-start")
+    second = find_event(events, "send", step="second-start")
     observed = (
         f"the first start {send_outcome(first)}, the second {send_outcome(second)}; "
-        f"on the wire: {wire(response)}"
+        f"on the wire: {response.describe()}"
     )
     if first is None or first.get("outcome") != "returned":
         return failed(observed)
@@ -1047,9 +922,11 @@ def double_start(ctx: Context) -> Result:
     level=READING,
 )
 def body_before_start(ctx: Context) -> Result:
-    response, events = run_probe(ctx, "/asgi/body-before-start", has("done"))
-    early = find(events, "send", step="early-body")
-    observed = f"the body before any start {send_outcome(early)}; on the wire: {wire(response)}"
+    response, events = run_probe(ctx, "/asgi/body-before-start", has_event("done"))
+    early = find_event(events, "send", step="early-body")
+    observed = (
+        f"the body before any start {send_outcome(early)}; on the wire: {response.describe()}"
+    )
     if isinstance(response, Response) and EARLY_MARKER in response.raw_head + response.body:
         return failed(observed + " (the early body reached the wire)")
     return verdict(early is not None and early.get("outcome") == "raised", observed)
@@ -1066,30 +943,24 @@ def body_after_complete(ctx: Context) -> Result:
     probe_id, next_id = ctx.new_id(), ctx.new_id()
     first = probe_target("/asgi/body-after-complete", probe_id, wait=wait_s(ctx))
     second = probe_target("/asgi/ok", next_id)
-    connection = open_http(ctx)
-    seen = b""
-    with connection:
+    with open_http(ctx) as connection:
         connection.send(request_bytes("GET", first) + request_bytes("GET", second))
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-        except NoResponse as exc:
-            return failed(f"the first of two pipelined requests: {exc.describe()}")
-        seen += response.raw_head + response.body
-        events = ctx.wait_events(probe_id, has("done"))
-        extra = find(events, "send", step="extra-body")
-        after = "the second request got "
-        try:
-            next_response = connection.read_response(timeout_s=ctx.options.hang_s)
+        response = connection.read_reply(timeout_s=ctx.options.hang_s)
+        if isinstance(response, NoResponse):
+            return failed(f"the first of two pipelined requests: {response.describe()}")
+        seen = response.raw_head + response.body
+        events = ctx.wait_events(probe_id, has_event("done"))
+        extra = find_event(events, "send", step="extra-body")
+        next_response = connection.read_reply(timeout_s=ctx.options.hang_s)
+        if isinstance(next_response, Response):
             seen += next_response.raw_head + next_response.body
-            after += next_response.describe()
             connection.wait_closed(0.2)  # anything written after it
-        except NoResponse as exc:
-            seen += exc.data
-            after += exc.describe()
+        else:
+            seen += next_response.data
         seen += connection.buffer
     observed = (
         f"the first response was {response.describe()}; send(body) after it "
-        f"{send_outcome(extra)}; {after}"
+        f"{send_outcome(extra)}; the second request got {next_response.describe()}"
     )
     if EXTRA_MARKER in seen:
         return failed(observed + "; the extra body reached the wire")
@@ -1108,20 +979,18 @@ def error_response(ctx: Context, path: str, what: str, event: str) -> Result:
     "connection" that E3 terminates is the request, which a complete 500 ends.
     """
     probe_id = ctx.new_id()
-    connection = open_http(ctx)
-    with connection:
+    with open_http(ctx) as connection:
         connection.send(request_bytes("GET", probe_target(path, probe_id, wait=wait_s(ctx))))
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-        except NoResponse as exc:
-            if find(ctx.wait_events(probe_id, has(event)), event) is None:
-                return failed(f"the probe app was not reached; {exc.describe()}")
-            if exc.why == "timeout":
-                return failed(f"the app {what}; then {exc.describe()} for {ctx.options.hang_s:g} s")
-            return passed(f"the app {what}; then {exc.describe()}")
-        after = connection.wait_closed(0.5)  # reported only
-    if find(ctx.wait_events(probe_id, has(event)), event) is None:
+        response = connection.read_reply(timeout_s=ctx.options.hang_s)
+        after = connection.wait_closed(0.5) if isinstance(response, Response) else ""
+    if wait_event(ctx, probe_id, event) is None:
         return failed(f"the probe app was not reached: {response.describe()}")
+    if isinstance(response, NoResponse):
+        if response.why == "timeout":
+            return failed(
+                f"the app {what}; then {response.describe()} for {ctx.options.hang_s:g} s"
+            )
+        return passed(f"the app {what}; then {response.describe()}")
     observed = f"the app {what}; the server answered {response.describe()}"
     if not (500 <= response.status < 600 and response.complete):
         return failed(observed)
@@ -1169,24 +1038,17 @@ def cut_response(ctx: Context, path: str, what: str, event: str) -> Result:
     """
     probe_id = ctx.new_id()
     target = probe_target(path, probe_id, wait=wait_s(ctx))
-    connection = open_http(ctx)
-    with connection:
+    with open_http(ctx) as connection:
         connection.send(request_bytes("GET", target))
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-        except NoResponse as exc:
-            events = ctx.events(probe_id)
-            if find(events, event) is None:
-                return failed(
-                    f"the app stopped before it {what} ({app_story(events)}); {exc.describe()}"
-                )
-            return verdict(exc.why != "timeout", f"the app {what}; {exc.describe()}")
+        response = connection.read_reply(timeout_s=ctx.options.hang_s)
         closed = connection.eof
     events = ctx.events(probe_id)
-    if find(events, event) is None:
+    if find_event(events, event) is None:
         return failed(
             f"the app stopped before it {what} ({app_story(events)}); {response.describe()}"
         )
+    if isinstance(response, NoResponse):
+        return verdict(response.why != "timeout", f"the app {what}; {response.describe()}")
     observed = f"the app sent a 200 start and 11 bytes with more_body, then {what}; "
     if response.complete:
         return failed(
@@ -1229,16 +1091,11 @@ def return_before_final_body(ctx: Context) -> Result:
 def disconnect_after_response(ctx: Context, read: str) -> tuple[Events, str]:
     probe_id = ctx.new_id()
     target = probe_target("/asgi/disconnect-after-response", probe_id, wait=wait_s(ctx), read=read)
-    connection = open_http(ctx)
-    with connection:  # kept open (keep-alive) while the app calls receive()
+    with open_http(ctx) as connection:  # kept open (keep-alive) while the app calls receive()
         connection.send(request_bytes("GET", target))
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-            answer = response.describe()
-        except NoResponse as exc:
-            answer = exc.describe()
+        answer = connection.read_reply(timeout_s=ctx.options.hang_s).describe()
         events = ctx.wait_events(
-            probe_id, has("done"), timeout_s=ctx.options.hang_s * 2 + ctx.options.io_timeout_s
+            probe_id, has_event("done"), timeout_s=ctx.options.hang_s * 2 + ctx.options.io_timeout_s
         )
     return events, answer
 
@@ -1295,9 +1152,9 @@ def close_when(
     timeout_s: float | None = None,
 ) -> bool:
     """Close the client's side once the probe logged ``event``; False if it never did."""
-    events = ctx.wait_events(probe_id, has(event), timeout_s)
+    logged = wait_event(ctx, probe_id, event, timeout_s)
     connection.close()
-    return find(events, event) is not None
+    return logged is not None
 
 
 @check(
@@ -1313,7 +1170,7 @@ def disconnect_while_waiting(ctx: Context) -> Result:
     connection.send(request_bytes("GET", target))
     if not close_when(ctx, probe_id, "waiting", connection):
         return failed(f"the app was not called: {app_story(ctx.events(probe_id))}")
-    events = ctx.wait_events(probe_id, has("done"), timeout_s=ctx.options.hang_s + 3)
+    events = ctx.wait_events(probe_id, has_event("done"), timeout_s=ctx.options.hang_s + 3)
     types = receive_types(events, "waiting")
     observed = f"the client closed while the app waited in receive(): it got {types or 'nothing'}"
     return verdict(types[:1] == ["http.disconnect"], observed)
@@ -1337,12 +1194,14 @@ def disconnect_mid_body(ctx: Context) -> Result:
             "1000 of 100000 body bytes (it may wait for the whole body), so there was no app "
             "to tell"
         )
-    events = ctx.wait_events(probe_id, has("body"), timeout_s=ctx.options.hang_s + 3)
+    events = ctx.wait_events(probe_id, has_event("body"), timeout_s=ctx.options.hang_s + 3)
     messages, story = body_story(events)
     observed = f"1000 of 100000 body bytes, then the client closed; the app received {story}"
     last = messages[-1] if messages else None
     return verdict(
-        last is not None and last.get("type") == "http.disconnect" and bool(find(events, "body")),
+        last is not None
+        and last.get("type") == "http.disconnect"
+        and bool(find_event(events, "body")),
         observed,
     )
 
@@ -1355,11 +1214,15 @@ def send_after_disconnect(ctx: Context, reraise: str) -> Events:
     connection = open_http(ctx)
     connection.send(request_bytes("GET", target))
     close_when(ctx, probe_id, "waiting", connection)
-    done = has("done") if reraise == "0" else lambda e: bool(has("done")(e) or has("reraising")(e))
+    done = (
+        has_event("done")
+        if reraise == "0"
+        else lambda e: bool(has_event("done")(e) or has_event("reraising")(e))
+    )
     return ctx.wait_events(probe_id, done, timeout_s=ctx.options.hang_s * 3 + 2)
 
 
-def send_story(events: Events) -> tuple[str, list[dict[str, Any]]]:
+def send_story(events: Events) -> tuple[str, Events]:
     sends = [record for record in events if record.get("event") == "send"]
     got = receive_types(events, "waiting")
     words = f"after the client closed, receive() gave {got or 'nothing'}; " + ", ".join(
@@ -1377,7 +1240,7 @@ def send_story(events: Events) -> tuple[str, list[dict[str, Any]]]:
 )
 def send_after_disconnect_raises(ctx: Context) -> Result:
     events = send_after_disconnect(ctx, "0")
-    if find(events, "waiting") is None:
+    if find_event(events, "waiting") is None:
         return failed(f"the app was not called: {app_story(events)}")
     observed, sends = send_story(events)
     if not sends:
@@ -1445,10 +1308,7 @@ def app_headers(response: Response, names: set[bytes]) -> list[tuple[bytes, byte
     clause="ASGI HTTP spec, Response Start",
 )
 def response_headers(ctx: Context) -> Result:
-    response, connection = exchange(
-        ctx, "asgi-http.response-headers", "GET", "/asgi/response-headers"
-    )
-    connection.close()
+    response = exchange(ctx, "asgi-http.response-headers", "GET", "/asgi/response-headers")
     if isinstance(response, NoResponse):
         return failed(response.describe())
     expected = [
@@ -1474,10 +1334,7 @@ def response_headers(ctx: Context) -> Result:
     clause="ASGI HTTP spec, Response Start",
 )
 def response_content_length(ctx: Context) -> Result:
-    response, connection = exchange(
-        ctx, "asgi-http.response-content-length", "GET", "/asgi/content-length"
-    )
-    connection.close()
+    response = exchange(ctx, "asgi-http.response-content-length", "GET", "/asgi/content-length")
     if isinstance(response, NoResponse):
         return failed(response.describe())
     body = b"alpha-beta-gamma\n"
@@ -1502,8 +1359,7 @@ def response_content_length(ctx: Context) -> Result:
     clause="ASGI HTTP spec, Response Body",
 )
 def response_streamed(ctx: Context) -> Result:
-    response, connection = exchange(ctx, "asgi-http.response-streamed", "GET", "/asgi/stream")
-    connection.close()
+    response = exchange(ctx, "asgi-http.response-streamed", "GET", "/asgi/stream")
     if isinstance(response, NoResponse):
         return failed(response.describe())
     body = b"".join(STREAM_PARTS)
@@ -1523,30 +1379,21 @@ def response_streamed(ctx: Context) -> Result:
 def send_flushes(ctx: Context) -> Result:
     probe_id = ctx.new_id()
     target = probe_target("/asgi/flush", probe_id, wait=f"{ctx.options.io_timeout_s:g}")
-    connection = open_http(ctx)
-    with connection:
+    with open_http(ctx) as connection:
         connection.send(request_bytes("GET", target))
-        deadline = time.monotonic() + ctx.options.hang_s
         arrived = True
         try:
-            while FLUSH_FIRST not in connection.buffer:
-                connection._fill(deadline)
+            connection.wait_for_bytes(FLUSH_FIRST, ctx.options.hang_s)
         except NoResponse as exc:
             arrived = False
             held = exc.describe()
         # Let the app finish whatever happened.
-        _, other = exchange(
-            ctx, "asgi-http.send-flushes", "GET", probe_target("/asgi/release", probe_id)
-        )
-        other.close()
-        try:
-            response = connection.read_response(timeout_s=ctx.options.hang_s)
-            rest = response.describe()
-            complete = response.body == FLUSH_FIRST + FLUSH_REST
-        except NoResponse as exc:
-            rest, complete = exc.describe(), False
+        exchange(ctx, "asgi-http.send-flushes", "GET", probe_target("/asgi/release", probe_id))
+        response = connection.read_reply(timeout_s=ctx.options.hang_s)
+        complete = isinstance(response, Response) and response.body == FLUSH_FIRST + FLUSH_REST
+        rest = response.describe()
     events = ctx.events(probe_id)
-    first = find(events, "send", step="first")
+    first = find_event(events, "send", step="first")
     if not arrived:
         return failed(
             f"send(first part, more_body) {send_outcome(first)}, but {held} until the app "
@@ -1570,11 +1417,11 @@ def headers_iterable(ctx: Context) -> Result:
     observed = []
     ok = True
     for kind, words in HEADER_KINDS.items():
-        response, events = run_probe(ctx, "/asgi/headers-iterable", has("done"), kind=kind)
-        start = find(events, "send", step="start")
+        response, events = run_probe(ctx, "/asgi/headers-iterable", has_event("done"), kind=kind)
+        start = find_event(events, "send", step="start")
         value = response.header(b"x-from-iterable") if isinstance(response, Response) else None
         observed.append(
-            f"headers as {words}: send {send_outcome(start)}, {wire(response)}, "
+            f"headers as {words}: send {send_outcome(start)}, {response.describe()}, "
             f"X-From-Iterable: {value!r}"
         )
         whole = isinstance(response, Response) and response.complete
@@ -1613,8 +1460,8 @@ def scope_headers_list(ctx: Context) -> Result:
     level=READING,
 )
 def uppercase_response_header_names(ctx: Context) -> Result:
-    response, events = run_probe(ctx, "/asgi/uppercase-header", has("done"))
-    start = find(events, "send", step="start")
+    response, events = run_probe(ctx, "/asgi/uppercase-header", has_event("done"))
+    start = find_event(events, "send", step="start")
     if not isinstance(response, Response):
         return failed(f"send(start) {send_outcome(start)}; {response.describe()}")
     names = [name for name, _ in response.headers if name.lower() == b"x-upper-case"]

@@ -59,7 +59,7 @@ from ..framework import (
     passed,
     verdict,
 )
-from .common import exchange
+from .common import exchange, record_exchange, request_once
 
 if TYPE_CHECKING:
     from httplint.note import Note
@@ -186,8 +186,7 @@ def _lint_all(ctx: Context) -> Linted:
         return Linted(0, [], [], [], available=False)
     unanswered = []
     for method, target in OWN_REQUESTS:
-        response, connection = exchange(ctx, HTTPLINT, method, target)
-        connection.close()
+        response = exchange(ctx, HTTPLINT, method, target)
         if isinstance(response, NoResponse):
             unanswered.append(f"{method} {target}: {response.describe()}")
     _record_errors(ctx)
@@ -208,12 +207,9 @@ def _lint_all(ctx: Context) -> Linted:
 
 def _record_errors(ctx: Context) -> None:
     """Record the server's own error responses, if it gives them (it may close instead)."""
-    response, connection = exchange(ctx, HTTPLINT, "GET", ERROR_TARGET)
-    connection.close()
-    response, connection = exchange(ctx, HTTPLINT, raw=MALFORMED_REQUEST)
-    connection.close()
-    if isinstance(response, Response):
-        ctx.record(Exchange(f"{HTTPLINT} (malformed)", "GET", MALFORMED_TARGET, [], response))
+    exchange(ctx, HTTPLINT, "GET", ERROR_TARGET)
+    response = request_once(ctx, MALFORMED_REQUEST)
+    record_exchange(ctx, f"{HTTPLINT} (malformed)", "GET", MALFORMED_TARGET, response)
 
 
 def _lint(item: Exchange, message: Response, final: bool) -> list[Finding]:

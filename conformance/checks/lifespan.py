@@ -5,8 +5,8 @@ Theory of operation
 Every check here starts servers of its own. Starting a server is the slow part, so the checks
 that read the same run share it: a *scenario* starts one server with one lifespan variant of
 the probe app (``conformance.probes.lifespan``), drives it through one life (start, requests,
-stop signal, exit) and writes down what it saw; ``once`` runs each scenario at most once per
-run, however many checks (in however many threads) grade it. Five scenarios:
+stop signal, exit) and writes down what it saw; ``common.once`` runs each scenario at most once
+per run, however many checks (in however many threads) grade it. Five scenarios:
 
 * ``observed``: the app takes ``STARTUP_DELAY_S`` to start up and ``SHUTDOWN_DELAY_S`` to shut
   down, logging every step. A request is sent the moment the port accepts; then requests and a
@@ -17,10 +17,8 @@ run, however many checks (in however many threads) grade it. Five scenarios:
 * ``failed shutdown``: the app answers ``lifespan.shutdown`` with ``lifespan.shutdown.failed``.
 * ``raising``: the app raises on the lifespan scope, or after receiving ``lifespan.startup``.
 
-The stop signal (``ctx.options.stop_signal``) goes to the server's own process, as ``kill``,
-``docker stop`` and Kubernetes send it; a server with workers forwards it. (Sent to the whole
-process group instead, SIGTERM reaches hypercorn's worker directly, whose default action kills
-it at once: the graceful path is taken only through the master.)
+The stop signal (``ctx.options.stop_signal``) goes to the server's own process, as
+``common.ask_to_stop`` explains.
 
 The lifespan protocol is optional for servers: a server that never calls the app with a
 lifespan scope (daphne) gets "not applicable" here, with the reason.
@@ -28,24 +26,17 @@ lifespan scope (daphne) gets "not applicable" here, with the reason.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import signal
-import threading
 import time
-import weakref
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from ..client import HTTPConnection, NoResponse, Response, request_bytes, websocket_handshake
+from ..client import HTTPConnection, NoResponse, Reply, Response, request_bytes, websocket_handshake
 from ..framework import (
     SHOULD,
     Context,
     Result,
     check,
     failed,
-    load_spec,
     not_applicable,
     passed,
     verdict,
@@ -60,82 +51,34 @@ from ..probes.lifespan import (
     STATE_VALUE,
 )
 from ..server import POLL_S, ServerError, ServerProcess
-from .common import probe_target
+from .common import (
+    EXIT_DEADLINE_S,
+    Desc,
+    Event,
+    Events,
+    ask_to_stop,
+    describe_exit,
+    events_named,
+    find_event,
+    grade_keys,
+    has_event,
+    knock,
+    lookup,
+    once,
+    open_http,
+    plain,
+    probe_target,
+    scope_keys,
+)
 
 GROUP = "lifespan"
-EXIT_DEADLINE_S = 5.0  # how long a server may take to exit once nothing is left to wait for
 SLOW_DELAY_S = 1.0  # the in-flight response's pause, across the stop signal
 KNOCK_TIMEOUT_S = 0.5  # a request to a server that should not serve: how long to wait for it
 
-Events = list[dict[str, Any]]
-T = TypeVar("T")
 
-
-# -- shared with the shutdown checks
-
-
-class _Once(Generic[T]):
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done = False
-        self.value: T | None = None
-        self.error: Exception | None = None
-
-
-_ONCE_LOCK = threading.Lock()
-_RUNS: weakref.WeakKeyDictionary[Context, dict[str, _Once[Any]]] = weakref.WeakKeyDictionary()
-
-
-def once(ctx: Context, key: str, make: Callable[[Context], T]) -> T:
-    """``make(ctx)``, run at most once per run for ``key``; later callers get its result.
-
-    A scenario that raised (say ServerError: the server did not start) raises again for every
-    check that asks for it.
-    """
-    with _ONCE_LOCK:
-        entry: _Once[T] = _RUNS.setdefault(ctx, {}).setdefault(key, _Once())
-    with entry.lock:
-        if not entry.done:
-            try:
-                entry.value = make(ctx)
-            except Exception as exc:
-                entry.error = exc
-            entry.done = True
-    if entry.error is not None:
-        raise entry.error
-    assert entry.value is not None
-    return entry.value
-
-
-def ask_to_stop(ctx: Context, server: ServerProcess) -> float:
-    """Send the stop signal to the server's own process; returns when (``time.time()``)."""
-    sent = time.time()
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(server.process.pid, getattr(signal, f"SIG{ctx.options.stop_signal}"))
-    return sent
-
-
-def describe_exit(status: int | None, when: str = "") -> str:
-    """How the process ended, to follow "the server": 'exited (status 3) 0.2 s after ...'."""
-    if status is None:
-        text = "was still running"
-    elif status < 0:
-        try:
-            text = f"died of {signal.Signals(-status).name}"
-        except ValueError:
-            text = f"died of signal {-status}"
-    else:
-        text = f"exited (status {status})"
-    return f"{text} {when}".strip()
-
-
-def named(events: Events, *names: str) -> Events:
-    return [event for event in events if event.get("event") in names]
-
-
-def first(events: Events, name: str) -> dict[str, Any] | None:
-    found = named(events, name)
-    return found[0] if found else None
+def of_probe(events: Events, probe_id: str) -> Events:
+    """The events one probe logged, from a server's whole log."""
+    return [event for event in events if event.get("probe") == probe_id]
 
 
 def tail(output: str, limit: int = 300) -> str:
@@ -153,12 +96,18 @@ def no_lifespan(why: str = "") -> Result:
     )
 
 
-def outcome(response: Response | NoResponse | str) -> str:
-    if isinstance(response, Response):
-        return response.describe()
-    if isinstance(response, NoResponse):
-        return response.describe()
-    return response
+def outcome(answer: Reply | str) -> str:
+    return answer if isinstance(answer, str) else answer.describe()
+
+
+def message_logged(message: str, output: str) -> Result:
+    """Whether the server logged or printed ``message`` (stdout and stderr are one stream)."""
+    found = message in output
+    return verdict(
+        found,
+        f"the message {message!r} is {'' if found else 'not '}in the server's output; "
+        f"{tail(output)}",
+    )
 
 
 # -- scenario: the observed app
@@ -166,7 +115,7 @@ def outcome(response: Response | NoResponse | str) -> str:
 
 @dataclasses.dataclass
 class Observed:
-    early: Response | NoResponse | str  # the request sent the moment the port accepted
+    early: Reply | str  # the request sent the moment the port accepted
     early_at: float  # time.time() the early answer arrived
     early_id: str
     state_ids: dict[str, str]  # step -> probe id: "mutate", "same connection", "new connection"
@@ -174,7 +123,7 @@ class Observed:
     websocket_id: str
     websocket_answer: str
     slow_id: str
-    slow: Response | NoResponse | str
+    slow: Reply | str
     signal_at: float | None
     status: int | None
     exited_at: float | None
@@ -183,31 +132,33 @@ class Observed:
 
     @property
     def lifespan(self) -> Events:
-        return [event for event in self.events if event.get("probe") == LIFESPAN]
+        return of_probe(self.events, LIFESPAN)
 
     def of(self, probe_id: str) -> Events:
-        return [event for event in self.events if event.get("probe") == probe_id]
+        return of_probe(self.events, probe_id)
 
 
-def _request(
-    server: ServerProcess, ctx: Context, target: str, connection: HTTPConnection | None = None
-) -> tuple[str, HTTPConnection | None]:
-    """One GET, on ``connection`` or a new one; what came back, and the connection if open."""
+def _get(
+    ctx: Context,
+    server: ServerProcess,
+    target: str,
+    connection: HTTPConnection | None = None,
+    keep: bool = False,
+) -> tuple[Reply | str, HTTPConnection | None]:
+    """One GET, on ``connection`` or a new one: what came back (in words if the connection
+    failed) and, with ``keep``, the connection if it is still open; else it is closed."""
     try:
-        connection = connection or HTTPConnection(
-            server.connect(ctx.options.io_timeout_s), ctx.options.io_timeout_s
-        )
+        connection = connection or open_http(ctx, server)
         connection.send(request_bytes("GET", target))
-        response = connection.read_response()
-    except NoResponse as exc:
-        if connection is not None:
-            connection.close()
-        return exc.describe(), None
     except OSError as exc:
         if connection is not None:
             connection.close()
         return f"the connection failed: {exc}", None
-    return response.describe(), connection
+    reply = connection.read_reply()
+    if keep and isinstance(reply, Response):
+        return reply, connection
+    connection.close()
+    return reply, None
 
 
 def run_observed(ctx: Context) -> Observed:
@@ -215,15 +166,7 @@ def run_observed(ctx: Context) -> Observed:
     with ctx.launch("conformance.probes:lifespan_observed") as server:
         # The moment the port accepts: the app must not see this before startup completed.
         early_id = ctx.new_id("early")
-        early: Response | NoResponse | str
-        try:
-            with HTTPConnection(server.connect(io), io) as connection:
-                connection.send(request_bytes("GET", probe_target("/lifespan/observe", early_id)))
-                early = connection.read_response()
-        except NoResponse as exc:
-            early = exc
-        except OSError as exc:
-            early = f"the connection failed: {exc}"
+        early, _ = _get(ctx, server, probe_target("/lifespan/observe", early_id))
         early_at = time.time()
 
         # State: a request adds a key to its scope["state"]; the next ones must not see it.
@@ -232,18 +175,15 @@ def run_observed(ctx: Context) -> Observed:
         }
         answers = {}
         target = probe_target("/lifespan/observe", state_ids["mutate"], mutate="1")
-        answers["mutate"], kept = _request(server, ctx, target)
+        answer, kept = _get(ctx, server, target, keep=True)
+        answers["mutate"] = outcome(answer)
         target = probe_target("/lifespan/observe", state_ids["same connection"])
         if kept is not None:
-            answers["same connection"], kept = _request(server, ctx, target, kept)
-            if kept is not None:
-                kept.close()
+            answers["same connection"] = outcome(_get(ctx, server, target, kept)[0])
         else:
             answers["same connection"] = "not sent: the first connection did not stay open"
         target = probe_target("/lifespan/observe", state_ids["new connection"])
-        answers["new connection"], kept = _request(server, ctx, target)
-        if kept is not None:
-            kept.close()
+        answers["new connection"] = outcome(_get(ctx, server, target)[0])
         websocket_id = ctx.new_id("state-ws")
         try:
             response, socket_ = websocket_handshake(
@@ -257,18 +197,15 @@ def run_observed(ctx: Context) -> Observed:
 
         # Shutdown: a slow response is in flight when the stop signal comes.
         slow_id = ctx.new_id("slow")
-        slow: Response | NoResponse | str
+        slow: Reply | str
         signal_at = None
         try:
-            with HTTPConnection(server.connect(io), io) as connection:
+            with open_http(ctx, server) as connection:
                 target = probe_target("/shutdown/slow", slow_id, delay=str(SLOW_DELAY_S))
                 connection.send(request_bytes("GET", target))
-                server.wait_events(slow_id, lambda got: bool(named(got, "first-part-sent")), io)
+                server.wait_events(slow_id, has_event("first-part-sent"), io)
                 signal_at = ask_to_stop(ctx, server)
-                try:
-                    slow = connection.read_response(timeout_s=io + SLOW_DELAY_S)
-                except NoResponse as exc:
-                    slow = exc
+                slow = connection.read_reply(timeout_s=io + SLOW_DELAY_S)
         except OSError as exc:
             slow = f"the connection failed: {exc}"
         if signal_at is None:
@@ -297,34 +234,12 @@ def observed(ctx: Context) -> Observed:
     return once(ctx, "lifespan.observed", run_observed)
 
 
-def lifespan_scope(seen: Observed) -> dict[str, Any] | None:
-    event = first(seen.lifespan, "scope")
+def lifespan_scope(seen: Observed) -> Desc | None:
+    event = find_event(seen.lifespan, "scope")
     if event is None:
         return None
-    scope: dict[str, Any] = event["scope"]
+    scope: Desc = event["scope"]
     return scope
-
-
-def _plain(desc: dict[str, Any]) -> Any:
-    kind = desc.get("type")
-    if kind == "dict":
-        return {key: _plain(value) for key, value in desc["items"].items()}
-    if kind in ("list", "tuple"):
-        return [_plain(value) for value in desc["items"]]
-    if kind == "null":
-        return None
-    if kind == "bytes":
-        return desc["latin1"].encode("latin-1")
-    return desc.get("value", desc.get("repr"))
-
-
-def _lookup(desc: dict[str, Any], dotted: str) -> dict[str, Any] | None:
-    node: dict[str, Any] | None = desc
-    for part in dotted.split("."):
-        if node is None or node.get("type") != "dict" or part not in node["items"]:
-            return None
-        node = node["items"][part]
-    return node
 
 
 @check(
@@ -333,7 +248,7 @@ def _lookup(desc: dict[str, Any], dotted: str) -> dict[str, Any] | None:
     title="the lifespan scope's keys have the types and values the spec gives",
     clause="ASGI lifespan spec, Scope",
 )
-def scope_keys(ctx: Context) -> Result:
+def lifespan_scope_keys(ctx: Context) -> Result:
     """Every key of spec/asgi.json's lifespan scope: required, type, allowed values.
 
     The allowed values include ``asgi.spec_version`` being ``"1.0"`` or ``"2.0"``: it is "the
@@ -343,22 +258,8 @@ def scope_keys(ctx: Context) -> Result:
     scope = lifespan_scope(seen)
     if scope is None:
         return no_lifespan()
-    keys: list[dict[str, Any]] = load_spec()["scopes"]["lifespan"]["keys"]
-    problems = []
-    for key in keys:
-        node = _lookup(scope, key["name"])
-        if node is None:
-            if key.get("required"):
-                problems.append(f"{key['name']} is missing")
-            continue
-        types = key.get("type") or []
-        if types and node.get("type") not in types:
-            problems.append(f"{key['name']} is a {node.get('type')}, not a {' or '.join(types)}")
-            continue
-        allowed = key.get("allowed")
-        if allowed is not None and _plain(node) not in allowed:
-            problems.append(f"{key['name']} is {_plain(node)!r}, not one of {allowed}")
-    shown = {name: _plain(value) for name, value in scope["items"].items()}
+    problems, _ = grade_keys(scope, scope_keys("lifespan"))
+    shown = {name: plain(value) for name, value in scope["items"].items()}
     return verdict(not problems, "; ".join([*problems, f"the scope was {shown}"]))
 
 
@@ -372,7 +273,7 @@ def startup_first(ctx: Context) -> Result:
     seen = observed(ctx)
     if lifespan_scope(seen) is None:
         return no_lifespan()
-    event = first(seen.lifespan, "startup-received")
+    event = find_event(seen.lifespan, "startup-received")
     if event is None:
         return failed("the app was called with the lifespan scope but receive() gave nothing")
     kind = event.get("message_type")
@@ -395,8 +296,8 @@ def startup_before_serving(ctx: Context) -> Result:
     seen = observed(ctx)
     if lifespan_scope(seen) is None:
         return no_lifespan()
-    completed = first(seen.lifespan, "startup-complete-sent")
-    request = first(seen.of(seen.early_id), "request")
+    completed = find_event(seen.lifespan, "startup-complete-sent")
+    request = find_event(seen.of(seen.early_id), "request")
     answer = f"the request sent as soon as the port accepted got {outcome(seen.early)}"
     if request is None:
         return failed(f"{answer}; the app never saw it")
@@ -428,7 +329,7 @@ def same_event_loop(ctx: Context) -> Result:
     seen = observed(ctx)
     if lifespan_scope(seen) is None:
         return no_lifespan()
-    startup = first(seen.lifespan, "startup-received")
+    startup = find_event(seen.lifespan, "startup-received")
     loops = {
         event["loop"]
         for event in seen.events
@@ -444,10 +345,10 @@ def same_event_loop(ctx: Context) -> Result:
     )
 
 
-def _state_of(event: dict[str, Any] | None) -> dict[str, Any] | None:
+def _state_of(event: Event | None) -> dict[str, Any] | None:
     if event is None or not event.get("has_state"):
         return None
-    value = _plain(event["state"])
+    value = plain(event["state"])
     return value if isinstance(value, dict) else {"<not a dict>": value}
 
 
@@ -465,7 +366,7 @@ def state_in_scopes(ctx: Context) -> Result:
     scope = lifespan_scope(seen)
     if scope is None:
         return no_lifespan()
-    if _lookup(scope, "state") is None:
+    if lookup(scope, "state") is None:
         return not_applicable("the lifespan scope has no state: the server does not offer it")
     calls = [
         ("HTTP", seen.state_ids["new connection"], seen.state_answers["new connection"]),
@@ -474,7 +375,7 @@ def state_in_scopes(ctx: Context) -> Result:
     problems = []
     notes = []
     for kind, probe_id, answer in calls:
-        state = _state_of(first(seen.of(probe_id), "request"))
+        state = _state_of(find_event(seen.of(probe_id), "request"))
         if not seen.of(probe_id):
             problems.append(f"the {kind} request never reached the app (it got {answer})")
         elif state is None:
@@ -499,9 +400,9 @@ def state_copied(ctx: Context) -> Result:
     scope = lifespan_scope(seen)
     if scope is None:
         return no_lifespan()
-    if _lookup(scope, "state") is None:
+    if lookup(scope, "state") is None:
         return not_applicable("the lifespan scope has no state: the server does not offer it")
-    if not named(seen.of(seen.state_ids["mutate"]), "mutated"):
+    if not events_named(seen.of(seen.state_ids["mutate"]), "mutated"):
         return failed(
             "the request that was to add a key to its state could not: "
             f"it got {seen.state_answers['mutate']} and logged {seen.of(seen.state_ids['mutate'])}"
@@ -510,7 +411,7 @@ def state_copied(ctx: Context) -> Result:
     seen_states = []
     unseen = []
     for step in ("same connection", "new connection"):
-        event = first(seen.of(seen.state_ids[step]), "request")
+        event = find_event(seen.of(seen.state_ids[step]), "request")
         state = _state_of(event)
         if event is None:
             unseen.append(f"the next request on the {step} got {seen.state_answers[step]}")
@@ -542,8 +443,8 @@ def shutdown_waits_complete(ctx: Context) -> Result:
     seen = observed(ctx)
     if lifespan_scope(seen) is None:
         return no_lifespan()
-    received = first(seen.lifespan, "shutdown-received")
-    done = first(seen.lifespan, "shutdown-complete-sent")
+    received = find_event(seen.lifespan, "shutdown-received")
+    done = find_event(seen.lifespan, "shutdown-complete-sent")
     exit_text = describe_exit(seen.status, "after the stop signal")
     if received is None:
         return failed(f"the server never sent lifespan.shutdown; it {exit_text}")
@@ -575,13 +476,13 @@ def shutdown_after_connections(ctx: Context) -> Result:
     seen = observed(ctx)
     if lifespan_scope(seen) is None:
         return no_lifespan()
-    received = first(seen.lifespan, "shutdown-received")
+    received = find_event(seen.lifespan, "shutdown-received")
     if received is None:
         return not_applicable(
             "the server never sent lifespan.shutdown (see shutdown-waits-complete)"
         )
     slow = seen.of(seen.slow_id)
-    ended = first(slow, "handler-ended")
+    ended = find_event(slow, "handler-ended")
     if not slow:
         return failed(f"the slow request never reached the app: {outcome(seen.slow)}")
     if ended is None:
@@ -613,21 +514,9 @@ class FailedStartup:
 
 
 def _knock(server: ServerProcess, probe_id: str) -> str:
-    try:
-        sock = server.connect(KNOCK_TIMEOUT_S)
-    except ConnectionRefusedError:
-        return "refused"
-    except OSError as exc:
-        return f"connect failed ({exc.__class__.__name__})"
-    with HTTPConnection(sock, KNOCK_TIMEOUT_S) as connection:
-        try:
-            connection.send(request_bytes("GET", probe_target("/lifespan/observe", probe_id)))
-            response = connection.read_response()
-        except NoResponse as exc:
-            return "silence" if exc.why == "timeout" else exc.why
-        except OSError:
-            return "reset"
-    return f"answered {response.status}"
+    """A request to a server that should not serve, in a word or two ("answered 200", ...)."""
+    answer = knock(server, probe_target("/lifespan/observe", probe_id), KNOCK_TIMEOUT_S)
+    return f"answered {answer.status}" if isinstance(answer, Response) else answer
 
 
 def run_failed_startup(ctx: Context) -> FailedStartup:
@@ -640,7 +529,7 @@ def run_failed_startup(ctx: Context) -> FailedStartup:
         while server.process.poll() is None:
             now = time.monotonic()
             lifespan = server.events(LIFESPAN)
-            if failed_at is None and named(lifespan, "startup-failed-sent"):
+            if failed_at is None and events_named(lifespan, "startup-failed-sent"):
                 failed_at = now
             if failed_at is not None and now > failed_at + EXIT_DEADLINE_S:
                 break
@@ -656,17 +545,16 @@ def run_failed_startup(ctx: Context) -> FailedStartup:
         status = server.process.poll()
         exited_at = time.time()
         events = server.all_events()
-        sent = first(
-            [event for event in events if event.get("probe") == LIFESPAN], "startup-failed-sent"
-        )
+        lifespan = of_probe(events, LIFESPAN)
+        sent = find_event(lifespan, "startup-failed-sent")
         return FailedStartup(
             status=status,
             exit_s=exited_at - sent["time"] if status is not None and sent else None,
             knocks=knocks,
-            served=[event for event in events if event.get("probe") == probe_id],
+            served=of_probe(events, probe_id),
             events=events,
             output=server.output(),
-            lifespan_seen=any(event.get("probe") == LIFESPAN for event in events),
+            lifespan_seen=bool(lifespan),
         )
 
 
@@ -738,11 +626,7 @@ def startup_failed_logged(ctx: Context) -> Result:
     seen = failed_startup(ctx)
     if not seen.lifespan_seen:
         return no_lifespan()
-    return verdict(
-        STARTUP_FAILURE in seen.output,
-        f"the message {STARTUP_FAILURE!r} is {'' if STARTUP_FAILURE in seen.output else 'not '}"
-        f"in the server's output; {tail(seen.output)}",
-    )
+    return message_logged(STARTUP_FAILURE, seen.output)
 
 
 @check(
@@ -782,25 +666,36 @@ class FailedShutdown:
 
 def run_failed_shutdown(ctx: Context) -> FailedShutdown:
     with ctx.launch("conformance.probes:failing_shutdown") as server:
-        server.wait_events(
-            LIFESPAN, lambda got: bool(named(got, "startup-received")), ctx.options.hang_s
-        )
+        server.wait_events(LIFESPAN, has_event("startup-received"), ctx.options.hang_s)
         ask_to_stop(ctx, server)
         lifespan = server.wait_events(
             LIFESPAN,
             lambda got: (
-                bool(named(got, "shutdown-failed-sent")) or server.process.poll() is not None
+                bool(events_named(got, "shutdown-failed-sent")) or server.process.poll() is not None
             ),
             EXIT_DEADLINE_S,
         )
         status = server.wait_exit(EXIT_DEADLINE_S)
-        sent = first(lifespan, "shutdown-failed-sent")
+        sent = find_event(lifespan, "shutdown-failed-sent")
         exit_s = time.time() - sent["time"] if status is not None and sent else None
         return FailedShutdown(status, exit_s, server.all_events(), server.output())
 
 
 def failed_shutdown(ctx: Context) -> FailedShutdown:
     return once(ctx, "lifespan.failed-shutdown", run_failed_shutdown)
+
+
+def _no_shutdown_failure(seen: FailedShutdown) -> Result | None:
+    """Not applicable when the app never got to fail lifespan.shutdown; else None."""
+    lifespan = of_probe(seen.events, LIFESPAN)
+    if not lifespan:
+        return no_lifespan()
+    if not events_named(lifespan, "shutdown-failed-sent"):
+        return not_applicable(
+            f"the server never sent lifespan.shutdown, so the app could not fail it; it "
+            f"{describe_exit(seen.status, 'after the stop signal')}"
+        )
+    return None
 
 
 @check(
@@ -814,14 +709,9 @@ def shutdown_failed_exits(ctx: Context) -> Result:
     """The spec: "If a server sees this it should log/print the message provided and then
     terminate." The server has EXIT_DEADLINE_S from the app's message to exit."""
     seen = failed_shutdown(ctx)
-    lifespan = [event for event in seen.events if event.get("probe") == LIFESPAN]
-    if not lifespan:
-        return no_lifespan()
-    if not named(lifespan, "shutdown-failed-sent"):
-        return not_applicable(
-            f"the server never sent lifespan.shutdown, so the app could not fail it; it "
-            f"{describe_exit(seen.status, 'after the stop signal')}"
-        )
+    not_graded = _no_shutdown_failure(seen)
+    if not_graded is not None:
+        return not_graded
     if seen.status is None:
         return failed(
             f"the server was still running {EXIT_DEADLINE_S:g} s after lifespan.shutdown.failed"
@@ -840,18 +730,10 @@ def shutdown_failed_exits(ctx: Context) -> Result:
 def shutdown_failed_logged(ctx: Context) -> Result:
     """The spec: "If a server sees this it should log/print the message provided"."""
     seen = failed_shutdown(ctx)
-    lifespan = [event for event in seen.events if event.get("probe") == LIFESPAN]
-    if not lifespan:
-        return no_lifespan()
-    if not named(lifespan, "shutdown-failed-sent"):
-        return not_applicable(
-            "the server never sent lifespan.shutdown, so the app could not fail it"
-        )
-    return verdict(
-        SHUTDOWN_FAILURE in seen.output,
-        f"the message {SHUTDOWN_FAILURE!r} is {'' if SHUTDOWN_FAILURE in seen.output else 'not '}"
-        f"in the server's output; {tail(seen.output)}",
-    )
+    not_graded = _no_shutdown_failure(seen)
+    if not_graded is not None:
+        return not_graded
+    return message_logged(SHUTDOWN_FAILURE, seen.output)
 
 
 # -- scenario: the app raises
@@ -872,17 +754,14 @@ def run_raising(ctx: Context, app: str) -> Raising:
             server.wait_ready(ctx.options.startup_timeout_s)
         except ServerError as exc:
             return Raising(str(exc).splitlines()[0], "", server.process.poll(), server.all_events())
-        answer, connection = _request(server, ctx, probe_target("/lifespan/observe", probe_id))
-        if connection is not None:
-            connection.close()
+        answer, _ = _get(ctx, server, probe_target("/lifespan/observe", probe_id))
         ask_to_stop(ctx, server)
         status = server.wait_exit(EXIT_DEADLINE_S)
-        return Raising("", answer, status, server.all_events())
+        return Raising("", outcome(answer), status, server.all_events())
 
 
 def _grade_raising(seen: Raising, what: str) -> Result:
-    lifespan = [event for event in seen.events if event.get("probe") == LIFESPAN]
-    calls = named(lifespan, "scope")
+    calls = events_named(of_probe(seen.events, LIFESPAN), "scope")
     if seen.started:
         return failed(f"after the app {what}, the server did not serve: {seen.started}")
     if not calls:

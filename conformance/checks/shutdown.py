@@ -7,10 +7,10 @@ sent once the server "has stopped accepting connections and closed all active co
 RFC 9112 §9.6 says how to close a connection, RFC 6455 §7.4.1 names the close code of a
 server going down. So these checks are SHOULD-level, citing those texts, and grade what a
 process manager and a client see when the stop signal (``ctx.options.stop_signal``, sent to
-the server's own process as ``lifespan.ask_to_stop`` explains) arrives.
+the server's own process as ``common.ask_to_stop`` explains) arrives.
 
 Three scenarios, each one server of its own serving the main probe app, each run once and read
-by several checks (``lifespan.once``):
+by several checks (``common.once``):
 
 * ``in flight``: a keep-alive connection sits idle after one response, and a slow response
   (``/shutdown/slow``: a first part, a pause of ``SLOW_DELAY_S``, the rest) is in flight when
@@ -23,7 +23,6 @@ by several checks (``lifespan.once``):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import signal
 import threading
@@ -31,8 +30,8 @@ import time
 from typing import Any
 
 from ..client import (
-    HTTPConnection,
     NoResponse,
+    Reply,
     Response,
     WebSocketConnection,
     request_bytes,
@@ -51,8 +50,19 @@ from ..framework import (
 from ..probes.lifespan import LIFESPAN
 from ..probes.shutdown import FIRST_PART, LAST_PART
 from ..server import POLL_S, ServerProcess
-from .common import probe_target
-from .lifespan import EXIT_DEADLINE_S, Events, ask_to_stop, describe_exit, first, named, once
+from .common import (
+    EXIT_DEADLINE_S,
+    Events,
+    ask_to_stop,
+    describe_exit,
+    events_named,
+    find_event,
+    has_event,
+    knock,
+    once,
+    open_http,
+    probe_target,
+)
 
 GROUP = "shutdown"
 APP = "conformance.probes:app"
@@ -75,7 +85,7 @@ class Knock:
 class InFlight:
     ready: str  # "" if the idle connection and the slow response were set up, else what failed
     signal_at: float
-    slow: Response | NoResponse | None
+    slow: Reply
     slow_ended_at: float  # time.time() the client had all of it, or gave up
     slow_events: Events
     knocks: list[Knock]
@@ -84,24 +94,6 @@ class InFlight:
     idle_bytes: bytes
     status: int | None
     exited_after_s: float | None  # from the end of the slow response to the exit
-
-
-def _knock_once(server: ServerProcess, ctx: Context, probe_id: str) -> str:
-    try:
-        sock = server.connect(ctx.options.io_timeout_s)
-    except ConnectionRefusedError:
-        return "refused"
-    except OSError as exc:
-        return f"the connection failed ({exc.__class__.__name__})"
-    with HTTPConnection(sock, ctx.options.io_timeout_s) as connection:
-        try:
-            connection.send(request_bytes("GET", probe_target("/shutdown/hello", probe_id)))
-            response = connection.read_response()
-        except NoResponse as exc:
-            return exc.describe()
-        except OSError:
-            return "the connection reset"
-    return response.describe()
 
 
 def _knock(
@@ -115,7 +107,9 @@ def _knock(
     knocks: list[Knock] = []
     while True:
         after = time.time() - signal_at
-        what = _knock_once(server, ctx, ctx.new_id("knock"))
+        target = probe_target("/shutdown/hello", ctx.new_id("knock"))
+        answer = knock(server, target, ctx.options.io_timeout_s)
+        what = answer.describe() if isinstance(answer, Response) else answer
         knocks.append(Knock(after, what))
         if not what.startswith("200 ") or after >= SIGNAL_GRACE_S or done.is_set():
             return knocks
@@ -125,8 +119,8 @@ def _knock(
 def run_in_flight(ctx: Context) -> InFlight:
     io = ctx.options.io_timeout_s
     with ctx.launch(APP) as server:
-        idle = HTTPConnection(server.connect(io), io)
-        slow_conn = HTTPConnection(server.connect(io), io)
+        idle = open_http(ctx, server)
+        slow_conn = open_http(ctx, server)
         ready = ""
         slow_id = ctx.new_id("slow")
         try:
@@ -136,7 +130,7 @@ def run_in_flight(ctx: Context) -> InFlight:
                 ready = f"the keep-alive request got {response.describe()}"
             target = probe_target("/shutdown/slow", slow_id, delay=str(SLOW_DELAY_S))
             slow_conn.send(request_bytes("GET", target))
-            server.wait_events(slow_id, lambda got: bool(named(got, "first-part-sent")), io)
+            server.wait_events(slow_id, has_event("first-part-sent"), io)
         except (NoResponse, OSError) as exc:
             ready = f"setting up failed: {exc}"
 
@@ -156,11 +150,7 @@ def run_in_flight(ctx: Context) -> InFlight:
         threads = [threading.Thread(target=knocker), threading.Thread(target=watch_idle)]
         for thread in threads:
             thread.start()
-        slow: Response | NoResponse | None
-        try:
-            slow = slow_conn.read_response(timeout_s=io + SLOW_DELAY_S)
-        except NoResponse as exc:
-            slow = exc
+        slow = slow_conn.read_reply(timeout_s=io + SLOW_DELAY_S)
         slow_ended_at = time.time()
         slow_conn.close()
         done.set()
@@ -190,8 +180,6 @@ def in_flight(ctx: Context) -> InFlight:
 
 def describe_slow(seen: InFlight) -> str:
     slow = seen.slow
-    if slow is None:
-        return "no answer"
     if isinstance(slow, NoResponse):
         return slow.describe()
     took = seen.slow_ended_at - seen.signal_at
@@ -220,7 +208,7 @@ def in_flight_completes(ctx: Context) -> Result:
         and seen.slow.complete
         and seen.slow.body == FIRST_PART + LAST_PART
     )
-    ended = first(seen.slow_events, "handler-ended")
+    ended = find_event(seen.slow_events, "handler-ended")
     app = f"; the app's handler {ended.get('how')}" if ended else "; the app's handler never ended"
     return verdict(ok, f"the response in flight at the signal: {describe_slow(seen)}{app}")
 
@@ -333,33 +321,21 @@ def run_websocket(ctx: Context) -> OpenWebSocket:
             ready = f"the handshake failed: {exc}"
         got, code, close_frame = "", None, False
         if socket_ is not None:
-            server.wait_events(probe_id, lambda got: bool(named(got, "accepted")), io)
+            server.wait_events(probe_id, has_event("accepted"), io)
             signal_at = ask_to_stop(ctx, server)
-            try:
-                message = socket_.read_message(io)
-                after = f"{time.time() - signal_at:.2f} s after the signal"
-                if message.kind == "close":
-                    close_frame, code = True, message.code
-                    got = f"a close frame with code {code} {message.reason!r} {after}"
-                    socket_.send_close(code if code is not None else 1000)
-                    how = socket_.http.wait_closed(ctx.options.hang_s)
-                    got += f", then the TCP connection was {how} after the client's close frame"
-                else:
-                    got = f"a {message.kind} message {message.data[:40]!r} {after}"
-            except NoResponse as exc:
-                after = f"{time.time() - signal_at:.2f} s after the signal"
-                if exc.why == "timeout":
-                    got = f"no close frame and no TCP close in {io:g} s"
-                else:
-                    got = f"no close frame: the TCP connection was {exc.why} {after}"
-            except OSError as exc:
-                got = f"no close frame: the connection failed ({exc})"
+            incoming = socket_.receive(io)
+            if incoming.kind == "silence":
+                got = f"no close frame and no TCP close in {io:g} s"
+            else:
+                got = f"{incoming.describe()} {time.time() - signal_at:.2f} s after the signal"
+            if incoming.kind == "close":
+                close_frame, code = True, incoming.code
+                how = socket_.answer_close(incoming, ctx.options.hang_s)
+                got += f", then the TCP connection was {how} after the client's close frame"
             socket_.close()
         else:
             ask_to_stop(ctx, server)
-        events = server.wait_events(
-            probe_id, lambda got: bool(named(got, "handler-ended")), ctx.options.hang_s
-        )
+        events = server.wait_events(probe_id, has_event("handler-ended"), ctx.options.hang_s)
         status = server.wait_exit(EXIT_DEADLINE_S)
         return OpenWebSocket(ready, got, code, close_frame, events, status)
 
@@ -409,8 +385,8 @@ def websocket_app_disconnect(ctx: Context) -> Result:
     seen = open_websocket(ctx)
     if seen.ready:
         return failed(seen.ready)
-    disconnect = first(seen.events, "disconnect")
-    ended = first(seen.events, "handler-ended")
+    disconnect = find_event(seen.events, "disconnect")
+    ended = find_event(seen.events, "handler-ended")
     if disconnect is not None:
         return passed(
             f"the app received websocket.disconnect with code {disconnect.get('code')}; "
@@ -434,12 +410,10 @@ class IdleStop:
 
 
 def run_idle_stop(ctx: Context) -> IdleStop:
-    io = ctx.options.io_timeout_s
     with ctx.launch(APP) as server:
-        with HTTPConnection(server.connect(io), io) as connection:
+        with open_http(ctx, server) as connection:
             connection.send(request_bytes("GET", probe_target("/shutdown/hello", ctx.new_id())))
-            with contextlib.suppress(NoResponse):
-                connection.read_response()
+            connection.read_reply()
         started = time.monotonic()
         ask_to_stop(ctx, server)
         status = server.wait_exit(EXIT_DEADLINE_S)
@@ -467,7 +441,7 @@ def exit_status(ctx: Context) -> Result:
     stop_signal = getattr(signal, f"SIG{ctx.options.stop_signal}")
     if seen.status == 0:
         return passed(f"the server {shown}")
-    graceful = bool(named(seen.lifespan, "shutdown"))
+    graceful = bool(events_named(seen.lifespan, "shutdown"))
     if seen.status == -stop_signal and graceful:
         return passed(f"the server {shown}, re-raised after its lifespan shutdown completed")
     why = "" if graceful else " (the app never received lifespan.shutdown)"

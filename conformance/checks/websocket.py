@@ -23,10 +23,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import struct
 import threading
 import time
-from typing import Any
 
 from ..client import (
     OP_BINARY,
@@ -37,11 +35,13 @@ from ..client import (
     OP_TEXT,
     Frame,
     HTTPConnection,
+    Incoming,
     NoResponse,
     Response,
     WebSocketConnection,
+    close_message,
     encode_frame,
-    request_bytes,
+    handshake_bytes,
     websocket_accept,
     websocket_key,
 )
@@ -56,7 +56,16 @@ from ..framework import (
     passed,
     verdict,
 )
-from .common import open_http, probe_target
+from .common import (
+    Event,
+    Events,
+    connection_ended,
+    find_event,
+    has_event,
+    open_http,
+    probe_target,
+    wait_event,
+)
 
 GROUP = "websocket"
 ECHO = "/ws/echo"
@@ -66,32 +75,6 @@ KNOWN_SPEC_VERSIONS = ("2.0", "2.1", "2.2", "2.3", "2.4", "2.5")
 
 
 # -- the handshake
-
-
-def handshake_bytes(
-    target: str,
-    key: str | None,
-    *,
-    method: str = "GET",
-    version: str = "13",
-    subprotocols: list[str] | None = None,
-    upgrade: str | None = "websocket",
-    connection: str | None = "Upgrade",
-    extra: list[tuple[str, str]] | None = None,
-) -> bytes:
-    """A client handshake; a ``None`` field is left out, to make a broken one."""
-    headers = []
-    if upgrade is not None:
-        headers.append(("Upgrade", upgrade))
-    if connection is not None:
-        headers.append(("Connection", connection))
-    if key is not None:
-        headers.append(("Sec-WebSocket-Key", key))
-    headers.append(("Sec-WebSocket-Version", version))
-    if subprotocols:
-        headers.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
-    headers += extra or []
-    return request_bytes(method, target, headers)
 
 
 @dataclasses.dataclass
@@ -115,6 +98,12 @@ class Opened:
             assert self.failure is not None
             return self.failure.describe()
         return describe_response(self.response)
+
+    def goodbye(self) -> None:
+        """If the handshake opened a WebSocket, close it politely (see ``goodbye``)."""
+        ws = self.ws
+        if ws is not None:
+            goodbye(ws)
 
 
 def describe_response(response: Response) -> str:
@@ -153,11 +142,11 @@ def send_raw_handshake(ctx: Context, raw: bytes, timeout_s: float) -> Opened:
 
 
 def read_handshake(http: HTTPConnection, key: str, started: float, timeout_s: float) -> Opened:
-    try:
-        response = http.read_response(upgrade=True, timeout_s=timeout_s)
-    except NoResponse as exc:
-        return Opened(http, key, None, exc, time.monotonic() - started)
-    return Opened(http, key, response, None, time.monotonic() - started)
+    reply = http.read_reply(upgrade=True, timeout_s=timeout_s)
+    elapsed_s = time.monotonic() - started
+    if isinstance(reply, NoResponse):
+        return Opened(http, key, None, reply, elapsed_s)
+    return Opened(http, key, reply, None, elapsed_s)
 
 
 def goodbye(ws: WebSocketConnection) -> None:
@@ -170,46 +159,6 @@ def goodbye(ws: WebSocketConnection) -> None:
 # -- what the server sent
 
 
-@dataclasses.dataclass
-class Incoming:
-    """The next thing from the server: a message, a close frame, the end of TCP, or silence."""
-
-    kind: str  # "text", "binary", "close", "closed", "reset" or "silence"
-    data: bytes = b""
-    code: int | None = None
-    reason: str = ""
-    after_bytes: bytes = b""
-
-    def describe(self) -> str:
-        if self.kind == "text":
-            shown = self.data[:60].decode("utf-8", "backslashreplace")
-            return f"a text message of {len(self.data)} bytes {shown!r}"
-        if self.kind == "binary":
-            return f"a binary message of {len(self.data)} bytes {self.data[:24]!r}"
-        if self.kind == "close":
-            if self.code is None:
-                return "a close frame without a code"
-            reason = f" reason {self.reason!r}" if self.reason else " and no reason"
-            return f"a close frame with code {self.code}{reason}"
-        if self.kind == "silence":
-            return "silence"
-        what = f"the TCP connection {self.kind} without a close frame"
-        if self.after_bytes:
-            what += f" (after {len(self.after_bytes)} stray bytes)"
-        return what
-
-
-def receive(ws: WebSocketConnection, timeout_s: float) -> Incoming:
-    """The next message or close frame (pings are answered on the way)."""
-    try:
-        message = ws.read_message(timeout_s)
-    except NoResponse as exc:
-        return Incoming("silence" if exc.why == "timeout" else exc.why, after_bytes=exc.data)
-    except OSError:  # answering a ping on a connection the server already closed
-        return Incoming("reset")
-    return Incoming(message.kind, message.data, message.code, message.reason)
-
-
 def next_frame(ws: WebSocketConnection, deadline: float) -> Frame | Incoming:
     """The next raw frame, or how the stream ended; pings are not answered here."""
     remaining = deadline - time.monotonic()
@@ -218,32 +167,47 @@ def next_frame(ws: WebSocketConnection, deadline: float) -> Frame | Incoming:
     try:
         return ws.read_frame(remaining)
     except NoResponse as exc:
-        return Incoming("silence" if exc.why == "timeout" else exc.why, after_bytes=exc.data)
+        return Incoming.ended(exc)
 
 
 def close_frame(frame: Frame) -> Incoming:
-    if len(frame.payload) >= 2:
-        (code,) = struct.unpack("!H", frame.payload[:2])
-        return Incoming("close", frame.payload, code, frame.payload[2:].decode("utf-8", "replace"))
-    return Incoming("close", frame.payload)
+    return Incoming.of(close_message(frame.payload))
 
 
-def wait_tcp_close(ws: WebSocketConnection, timeout_s: float) -> str:
-    """ "closed" or "reset" once the server ends TCP, "open" if it has not after ``timeout_s``."""
-    return ws.http.wait_closed(timeout_s)
+def await_close(ctx: Context, ws: WebSocketConnection) -> tuple[Incoming, str]:
+    """What the server sends next and, if it is a close frame, the TCP state after answering
+    it ("closed", "reset" or "open" after ``hang_s``; "" when no close frame came)."""
+    incoming = ws.receive(ctx.options.hang_s)
+    state = ws.answer_close(incoming, ctx.options.hang_s) if incoming.kind == "close" else ""
+    goodbye(ws)
+    return incoming, state
+
+
+def close_outcome(
+    ctx: Context, path: str, query: dict[str, str] | None = None, frame: bytes = b""
+) -> tuple[str, Incoming | None, str, str]:
+    """Open ``path`` (``query`` for the probe), send ``frame`` if any, and ``await_close``.
+
+    Returns the probe id, what the server sent next (None if the handshake failed), the TCP
+    state after a close frame was answered ("" without a close frame), and a failure if the
+    handshake failed.
+    """
+    probe_id = ctx.new_id("ws")
+    opened = open_ws(ctx, path, probe_id, query=query)
+    with opened.http:
+        ws = opened.ws
+        if ws is None:
+            return probe_id, None, "", f"the handshake got {opened.describe()}"
+        if frame:
+            ws.http.send(frame)
+        incoming, state = await_close(ctx, ws)
+    return probe_id, incoming, state, ""
 
 
 # -- what the probe saw
 
 
-def first(events: list[dict[str, Any]], event: str, **fields: Any) -> dict[str, Any] | None:
-    for record in events:
-        if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
-            return record
-    return None
-
-
-def received(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+def received(events: Events, kind: str) -> Events:
     """The messages of type ``kind`` that the probe's ``receive()`` returned."""
     return [
         record
@@ -254,16 +218,16 @@ def received(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     ]
 
 
-def wait_received(ctx: Context, probe_id: str, kind: str, count: int = 1) -> list[dict[str, Any]]:
+def wait_received(ctx: Context, probe_id: str, kind: str, count: int = 1) -> Events:
     events = ctx.wait_events(
         probe_id, lambda events: len(received(events, kind)) >= count, ctx.options.hang_s
     )
     return events
 
 
-def advertised(events: list[dict[str, Any]]) -> tuple[str, tuple[int, int]]:
+def advertised(events: Events) -> tuple[str, tuple[int, int]]:
     """The ``spec_version`` in the scope as written, and as numbers ("2.0" if missing)."""
-    scope = first(events, "scope")
+    scope = find_event(events, "scope")
     asgi = scope.get("asgi") if scope else None
     if not isinstance(asgi, dict) or "spec_version" not in asgi:
         return "missing", (2, 0)
@@ -275,7 +239,7 @@ def advertised(events: list[dict[str, Any]]) -> tuple[str, tuple[int, int]]:
         return value, (2, 0)
 
 
-def describe_receive(record: dict[str, Any]) -> str:
+def describe_receive(record: Event) -> str:
     text_type, bytes_type = record.get("text_type"), record.get("bytes_type")
     parts = [f"text={text_type}", f"bytes={bytes_type}"]
     if text_type == "str":
@@ -331,9 +295,7 @@ def handshake_101(ctx: Context) -> Result:
             problems.append(f"Upgrade {upgrade!r}")
         if b"upgrade" not in response.connection_tokens():
             problems.append(f"Connection {response.header_values(b'connection')!r}")
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
+        opened.goodbye()
         if problems:
             return failed("101, but " + "; ".join(problems))
         return passed("101 with Upgrade: websocket, Connection: Upgrade and the right Accept")
@@ -346,7 +308,7 @@ def expect_client_error(ctx: Context, opened: Opened, probe_id: str, what: str) 
         if response is None:
             return failed(f"{what}: {opened.describe()}, not an HTTP error response")
         observed = f"{what}: {describe_response(response)}"
-        if first(ctx.events(probe_id), "http-scope"):
+        if find_event(ctx.events(probe_id), "http-scope"):
             observed += " (the app was called with it as a plain HTTP request)"
         return verdict(400 <= response.status < 500, observed)
 
@@ -411,7 +373,7 @@ def handshake_bad_version(ctx: Context) -> Result:
             f"version 8: {describe_response(response)}, Sec-WebSocket-Version "
             f"{response.header_values(b'sec-websocket-version') or 'absent'}"
         )
-        if first(ctx.events(probe_id), "http-scope"):
+        if find_event(ctx.events(probe_id), "http-scope"):
             observed += " (the app was called with it as a plain HTTP request)"
         return verdict(400 <= response.status < 500 and b"13" in versions, observed)
 
@@ -424,7 +386,7 @@ def expect_not_101(ctx: Context, opened: Opened, probe_id: str, what: str) -> Re
             observed = f"{what}: {opened.describe()}"
             return verdict(opened.failure.why != "timeout", observed)
         observed = f"{what}: {describe_response(opened.response)}"
-        if first(ctx.events(probe_id), "http-scope"):
+        if find_event(ctx.events(probe_id), "http-scope"):
             observed += " (served by the app as plain HTTP)"
         return verdict(opened.response.status != 101, observed)
 
@@ -474,7 +436,7 @@ def handshake_post(ctx: Context) -> Result:
         probe_target(ECHO, probe_id),
         websocket_key(),
         method="POST",
-        extra=[("Content-Length", "0")],
+        headers=[("Content-Length", "0")],
     )
     opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
     return expect_not_101(ctx, opened, probe_id, "POST")
@@ -495,10 +457,8 @@ def handshake_waits_for_accept(ctx: Context) -> Result:
     with opened.http:
         if opened.response is None or opened.response.status != 101:
             return failed(f"the handshake got {opened.describe()}")
-        accepting = first(ctx.events(probe_id), "accepting")
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
+        accepting = find_event(ctx.events(probe_id), "accepting")
+        opened.goodbye()
         if accepting is None:
             return failed(
                 f"the 101 arrived {opened.elapsed_s:.2f} s after the request, before the app "
@@ -522,10 +482,8 @@ def subprotocols_in_scope(ctx: Context) -> Result:
     probe_id = ctx.new_id("ws")
     opened = open_ws(ctx, ECHO, probe_id, subprotocols=OFFERED)
     with opened.http:
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
-        scope = first(ctx.wait_events(probe_id, lambda e: bool(first(e, "scope"))), "scope")
+        opened.goodbye()
+        scope = wait_event(ctx, probe_id, "scope")
         if scope is None:
             return failed(f"the app was not called; the handshake got {opened.describe()}")
         seen = scope.get("subprotocols")
@@ -547,9 +505,7 @@ def subprotocol_accepted(ctx: Context) -> Result:
         response = opened.response
         if response is None or response.status != 101:
             return failed(f"the handshake got {opened.describe()}")
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
+        opened.goodbye()
         values = response.header_values(b"sec-websocket-protocol")
         return verdict(
             values == [b"chat.v1"], f"accepted chat.v1; the 101 had Sec-WebSocket-Protocol {values}"
@@ -572,9 +528,7 @@ def subprotocol_none(ctx: Context) -> Result:
         response = opened.response
         if response is None or response.status != 101:
             return failed(f"the handshake got {opened.describe()}")
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
+        opened.goodbye()
         values = response.header_values(b"sec-websocket-protocol")
         return verdict(
             not values,
@@ -599,12 +553,10 @@ def accept_headers(ctx: Context) -> Result:
         response = opened.response
         if response is None or response.status != 101:
             return failed(f"the handshake got {opened.describe()}")
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
+        opened.goodbye()
         events = ctx.events(probe_id)
         version, _ = advertised(events)
-        accepting = first(events, "accepting")
+        accepting = find_event(events, "accepting")
         if accepting is None or not accepting.get("headers_sent"):
             return not_applicable(f"spec_version {version}: accept headers are 2.1")
         got = [
@@ -654,10 +606,10 @@ def denial_response(ctx: Context) -> Result:
     opened = open_ws(ctx, "/ws/deny-response", probe_id, timeout_s=ctx.options.hang_s)
     with opened.http:
         events = ctx.wait_events(
-            probe_id, lambda e: bool(first(e, "no-extension") or first(e, "done")), 0.5
+            probe_id, lambda e: bool(find_event(e, "no-extension") or find_event(e, "done")), 0.5
         )
-        if first(events, "no-extension"):
-            scope = first(events, "scope") or {}
+        if find_event(events, "no-extension"):
+            scope = find_event(events, "scope") or {}
             return not_applicable(
                 f"websocket.http.response is not in scope['extensions'] "
                 f"({scope.get('extensions')!r})"
@@ -717,15 +669,22 @@ def raise_before_accept(ctx: Context) -> Result:
     return expect_refusal(opened, "the app raised before accept")
 
 
-def expect_closed_after_accept(ctx: Context, path: str, what: str) -> Result:
-    probe_id = ctx.new_id("ws")
-    opened = open_ws(ctx, path, probe_id)
-    with opened.http:
-        ws = opened.ws
-        if ws is None:
-            return failed(f"the handshake got {opened.describe()}")
-        incoming, state = await_close(ctx, ws)
-    return grade_failed_connection(ctx, probe_id, incoming, state, what)
+def expect_failed_connection(ctx: Context, path: str, what: str, frame: bytes = b"") -> Result:
+    """The server closes the connection (after ``frame``, if any): a close frame then (once
+    answered) a TCP close, or a TCP close at once. An echo, silence, or a close frame with TCP
+    left open fails."""
+    probe_id, incoming, state, problem = close_outcome(ctx, path, frame=frame)
+    if incoming is None:
+        return failed(problem)
+    observed = f"{what}; got {incoming.describe()}"
+    if state:
+        observed += f", answered it, then TCP {state}"
+    # Give the app's websocket.disconnect a moment to arrive, for the observation only.
+    ctx.wait_events(probe_id, lambda e: bool(received(e, "websocket.disconnect")), 0.5)
+    observed += f"; {app_saw(ctx, probe_id)}"
+    if incoming.kind == "close":
+        return verdict(connection_ended(state), observed)
+    return verdict(connection_ended(incoming.kind), observed)
 
 
 @check(
@@ -737,7 +696,7 @@ def expect_closed_after_accept(ctx: Context, path: str, what: str) -> Result:
 def raise_after_accept(ctx: Context) -> Result:
     """Error Handling: the server "must terminate the application instance and its associated
     connection". A close frame (1011 fits) or a TCP close passes; silence fails."""
-    return expect_closed_after_accept(ctx, "/ws/raise-after-accept", "the app raised after accept")
+    return expect_failed_connection(ctx, "/ws/raise-after-accept", "the app raised after accept")
 
 
 @check(
@@ -750,9 +709,7 @@ def raise_after_accept(ctx: Context) -> Result:
 def return_after_accept(ctx: Context) -> Result:
     """Scope: "WebSocket connections' scope lives as long as the socket itself - if the
     application dies the socket should be closed, and vice-versa." """
-    return expect_closed_after_accept(
-        ctx, "/ws/return-after-accept", "the app returned after accept"
-    )
+    return expect_failed_connection(ctx, "/ws/return-after-accept", "the app returned after accept")
 
 
 # -- messages
@@ -768,7 +725,7 @@ def grade_echo(ctx: Context, opcode: int, payload: bytes) -> Result:
         if ws is None:
             return failed(f"the handshake got {opened.describe()}")
         ws.send_frame(opcode, payload)
-        reply = receive(ws, ctx.options.hang_s)
+        reply = ws.receive(ctx.options.hang_s)
         goodbye(ws)
     got = received(wait_received(ctx, probe_id, "websocket.receive"), "websocket.receive")
     if not got:
@@ -868,7 +825,7 @@ def empty_messages_sent(ctx: Context) -> Result:
             return failed(f"the handshake got {opened.describe()}")
         replies: list[Incoming] = []
         while len(replies) < 3:
-            reply = receive(ws, ctx.options.hang_s)
+            reply = ws.receive(ctx.options.hang_s)
             replies.append(reply)
             if reply.kind not in ("text", "binary") or reply.data == b"marker":
                 break
@@ -895,7 +852,7 @@ def receive_exactly_one(ctx: Context) -> Result:
             return failed(f"the handshake got {opened.describe()}")
         ws.send_text("one")
         ws.send_bytes(b"two")
-        replies = [receive(ws, ctx.options.hang_s) for _ in range(2)]
+        replies = [ws.receive(ctx.options.hang_s) for _ in range(2)]
         goodbye(ws)
     events = wait_received(ctx, probe_id, "websocket.receive", 2)
     got = received(events, "websocket.receive")
@@ -935,7 +892,7 @@ def fragmented_message(ctx: Context) -> Result:
         ws.send_frame(OP_CONTINUATION, b"ment-", fin=False)
         ws.send_frame(OP_CONTINUATION, b"ed", fin=True)
         ws.send_text("marker")
-        replies = [receive(ws, ctx.options.hang_s) for _ in range(2)]
+        replies = [ws.receive(ctx.options.hang_s) for _ in range(2)]
         goodbye(ws)
     events = wait_received(ctx, probe_id, "websocket.receive", 2)
     texts = [record.get("text") for record in received(events, "websocket.receive")]
@@ -1033,22 +990,30 @@ def ping_pong(ctx: Context) -> Result:
 # -- closing
 
 
-def client_close(ctx: Context, payload_code: int | None, reason: str = "") -> tuple[str, str]:
-    """Open the echo probe and send a close frame; the probe id and a failure, if any."""
+def app_disconnect(ctx: Context, probe_id: str) -> Event | None:
+    """The websocket.disconnect the app received, once it has."""
+    got = received(wait_received(ctx, probe_id, "websocket.disconnect"), "websocket.disconnect")
+    return got[0] if got else None
+
+
+def client_close(
+    ctx: Context, what: str, code: int | None, reason: str = ""
+) -> tuple[str, Event | None, str]:
+    """Open the echo probe and send a close frame (``what``: how, in words).
+
+    Returns the probe id, the websocket.disconnect the app received, and if there is none, a
+    failure: the handshake's, or what the app got instead.
+    """
     probe_id = ctx.new_id("ws")
     opened = open_ws(ctx, ECHO, probe_id)
     with opened.http:
         ws = opened.ws
         if ws is None:
-            return probe_id, f"the handshake got {opened.describe()}"
-        ws.send_close(payload_code, reason)
-        receive(ws, ctx.options.hang_s)  # the server's close frame, if it sends one
-    return probe_id, ""
-
-
-def app_disconnect(ctx: Context, probe_id: str) -> dict[str, Any] | None:
-    got = received(wait_received(ctx, probe_id, "websocket.disconnect"), "websocket.disconnect")
-    return got[0] if got else None
+            return probe_id, None, f"the handshake got {opened.describe()}"
+        ws.send_close(code, reason)
+        ws.receive(ctx.options.hang_s)  # the server's close frame, if it sends one
+    record = app_disconnect(ctx, probe_id)
+    return probe_id, record, "" if record else f"{what}; {app_saw(ctx, probe_id)}"
 
 
 @check(
@@ -1059,12 +1024,9 @@ def app_disconnect(ctx: Context, probe_id: str) -> dict[str, Any] | None:
 )
 def disconnect_code(ctx: Context) -> Result:
     """Disconnect: "``code`` (*int*) -- The WebSocket close code, as per the WebSocket spec.\""""
-    probe_id, problem = client_close(ctx, 4001, "client-bye")
-    if problem:
-        return failed(problem)
-    record = app_disconnect(ctx, probe_id)
+    _, record, problem = client_close(ctx, "closed with 4001", 4001, "client-bye")
     if record is None:
-        return failed(f"closed with 4001; {app_saw(ctx, probe_id)}")
+        return failed(problem)
     return verdict(
         record.get("code") == 4001,
         f"closed with 4001; the app got websocket.disconnect code {record.get('code')!r}",
@@ -1083,12 +1045,11 @@ def disconnect_reason(ctx: Context) -> Result:
     advertises 2.5 or later must pass the reason on; an older one may leave the key out (the
     app then reads "", which is all it was promised), but a reason it does give must be the
     client's."""
-    probe_id, problem = client_close(ctx, 4001, "client-bye")
-    if problem:
-        return failed(problem)
-    record = app_disconnect(ctx, probe_id)
+    probe_id, record, problem = client_close(
+        ctx, "closed with 4001 'client-bye'", 4001, "client-bye"
+    )
     if record is None:
-        return failed(f"closed with 4001 'client-bye'; {app_saw(ctx, probe_id)}")
+        return failed(problem)
     version, number = advertised(ctx.events(probe_id))
     reason = record.get("reason")
     if not record.get("has_reason") or reason is None:
@@ -1112,12 +1073,9 @@ def disconnect_reason(ctx: Context) -> Result:
 def disconnect_1005(ctx: Context) -> Result:
     """Disconnect: "If no code was received in the frame from the client, the server should set
     this to ``1005`` (the default value in the WebSocket specification)." """
-    probe_id, problem = client_close(ctx, None)
-    if problem:
-        return failed(problem)
-    record = app_disconnect(ctx, probe_id)
+    _, record, problem = client_close(ctx, "sent an empty close frame", None)
     if record is None:
-        return failed(f"sent an empty close frame; {app_saw(ctx, probe_id)}")
+        return failed(problem)
     return verdict(
         record.get("code") == 1005,
         f"sent an empty close frame; the app got websocket.disconnect code {record.get('code')!r}",
@@ -1150,27 +1108,6 @@ def disconnect_1006(ctx: Context) -> Result:
     )
 
 
-def server_close(ctx: Context, **params: str) -> tuple[str, Incoming | None, str, str]:
-    """Open /ws/close, read the server's close frame, answer it, and see TCP end.
-
-    Returns the probe id, the close (or what came instead), the TCP state after the client's
-    answer ("closed", "reset" or "open"), and a failure if the handshake failed.
-    """
-    probe_id = ctx.new_id("ws")
-    opened = open_ws(ctx, "/ws/close", probe_id, query=params)
-    with opened.http:
-        ws = opened.ws
-        if ws is None:
-            return probe_id, None, "", f"the handshake got {opened.describe()}"
-        incoming = receive(ws, ctx.options.hang_s)
-        state = ""
-        if incoming.kind == "close":
-            with contextlib.suppress(OSError):
-                ws.send_close(incoming.code, incoming.reason)
-            state = wait_tcp_close(ws, ctx.options.hang_s)
-    return probe_id, incoming, state, ""
-
-
 @check(
     "websocket.app-close-code",
     group=GROUP,
@@ -1180,7 +1117,7 @@ def server_close(ctx: Context, **params: str) -> tuple[str, Incoming | None, str
 def app_close_code(ctx: Context) -> Result:
     """Close: "If this is sent after the socket is accepted, the server must close the socket
     with the close code passed in the message (or 1000 if none is specified)." """
-    _, incoming, _, problem = server_close(ctx, code="4002", reason="app-bye")
+    _, incoming, _, problem = close_outcome(ctx, "/ws/close", {"code": "4002", "reason": "app-bye"})
     if incoming is None:
         return failed(problem)
     return verdict(
@@ -1198,11 +1135,13 @@ def app_close_code(ctx: Context) -> Result:
 def app_close_reason(ctx: Context) -> Result:
     """Close: "``reason`` (*Unicode string*) -- A reason given for the closure", added in spec
     2.3. The probe sends it only to servers that advertise 2.3 or later."""
-    probe_id, incoming, _, problem = server_close(ctx, code="4002", reason="app-bye")
+    probe_id, incoming, _, problem = close_outcome(
+        ctx, "/ws/close", {"code": "4002", "reason": "app-bye"}
+    )
     if incoming is None:
         return failed(problem)
-    events = ctx.wait_events(probe_id, lambda e: bool(first(e, "closing")), 0.5)
-    closing = first(events, "closing")
+    events = ctx.wait_events(probe_id, has_event("closing"), 0.5)
+    closing = find_event(events, "closing")
     version, _ = advertised(events)
     if closing is not None and not closing.get("reason_sent"):
         return not_applicable(f"spec_version {version}: the close reason is 2.3")
@@ -1221,7 +1160,7 @@ def app_close_reason(ctx: Context) -> Result:
 def app_close_default(ctx: Context) -> Result:
     """Close: "``code`` (*int*) -- The WebSocket close code ... Optional; if missing defaults
     to ``1000``." """
-    _, incoming, _, problem = server_close(ctx)
+    _, incoming, _, problem = close_outcome(ctx, "/ws/close")
     if incoming is None:
         return failed(problem)
     return verdict(
@@ -1240,13 +1179,13 @@ def server_close_completes(ctx: Context) -> Result:
     """§5.5.1: "After both sending and receiving a Close message, an endpoint considers the
     WebSocket connection closed and MUST close the underlying TCP connection. The server MUST
     close the underlying TCP connection immediately"."""
-    _, incoming, state, problem = server_close(ctx, code="4002")
+    _, incoming, state, problem = close_outcome(ctx, "/ws/close", {"code": "4002"})
     if incoming is None:
         return failed(problem)
     if incoming.kind != "close":
         return failed(f"the app closed; the client got {incoming.describe()}, not a close frame")
     return verdict(
-        state in ("closed", "reset"),
+        connection_ended(state),
         f"the app closed, the client answered the close frame; TCP then {state}"
         + (f" for {ctx.options.hang_s:g} s" if state == "open" else ""),
     )
@@ -1269,65 +1208,18 @@ def client_close_answered(ctx: Context) -> Result:
         if ws is None:
             return failed(f"the handshake got {opened.describe()}")
         ws.send_close(1000, "client-done")
-        incoming = receive(ws, ctx.options.hang_s)
+        incoming = ws.receive(ctx.options.hang_s)
         if incoming.kind != "close":
             return failed(f"sent close 1000; got {incoming.describe()}, not a close frame")
-        state = wait_tcp_close(ws, ctx.options.hang_s)
+        state = ws.http.wait_closed(ctx.options.hang_s)
     return verdict(
-        state in ("closed", "reset"),
+        connection_ended(state),
         f"sent close 1000; got {incoming.describe()}, then TCP {state}"
         + (f" for {ctx.options.hang_s:g} s" if state == "open" else ""),
     )
 
 
 # -- protocol violations
-
-
-def violation_outcome(ctx: Context, frame: bytes) -> tuple[str, Incoming | None, str, str]:
-    """Open the echo probe, send ``frame`` and see what the server does.
-
-    Returns the probe id, the reply or close (None if the handshake failed), the TCP state
-    after a close frame was answered ("closed", "reset", "open"; "" without a close frame),
-    and a failure if the handshake failed.
-    """
-    probe_id = ctx.new_id("ws")
-    opened = open_ws(ctx, ECHO, probe_id)
-    with opened.http:
-        ws = opened.ws
-        if ws is None:
-            return probe_id, None, "", f"the handshake got {opened.describe()}"
-        ws.http.send(frame)
-        incoming, state = await_close(ctx, ws)
-    return probe_id, incoming, state, ""
-
-
-def await_close(ctx: Context, ws: WebSocketConnection) -> tuple[Incoming, str]:
-    """What the server sends next and, if it is a close frame, the TCP state after answering
-    it ("closed", "reset" or "open" after ``hang_s``; "" when no close frame came)."""
-    incoming = receive(ws, ctx.options.hang_s)
-    state = ""
-    if incoming.kind == "close":
-        with contextlib.suppress(OSError):
-            ws.send_close(incoming.code, incoming.reason)
-        state = wait_tcp_close(ws, ctx.options.hang_s)
-    goodbye(ws)
-    return incoming, state
-
-
-def grade_failed_connection(
-    ctx: Context, probe_id: str, incoming: Incoming, state: str, what: str
-) -> Result:
-    """The connection was closed: a close frame then (once answered) a TCP close, or a TCP
-    close at once. An echo, silence, or a close frame with TCP left open fails."""
-    observed = f"{what}; got {incoming.describe()}"
-    if state:
-        observed += f", answered it, then TCP {state}"
-    # Give the app's websocket.disconnect a moment to arrive, for the observation only.
-    ctx.wait_events(probe_id, lambda e: bool(received(e, "websocket.disconnect")), 0.5)
-    observed += f"; {app_saw(ctx, probe_id)}"
-    if incoming.kind == "close":
-        return verdict(state in ("closed", "reset"), observed)
-    return verdict(incoming.kind in ("closed", "reset"), observed)
 
 
 INVALID_UTF8 = b"bad \xff\xfe utf-8"
@@ -1345,10 +1237,8 @@ def invalid_utf8_fails(ctx: Context) -> Result:
     stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
     Connection_." Failing closes the connection, with or without a close frame first (§7.1.7);
     an echo or silence fails."""
-    probe_id, incoming, state, problem = violation_outcome(ctx, encode_frame(OP_TEXT, INVALID_UTF8))
-    if incoming is None:
-        return failed(problem)
-    return grade_failed_connection(ctx, probe_id, incoming, state, f"sent text {INVALID_UTF8!r}")
+    frame = encode_frame(OP_TEXT, INVALID_UTF8)
+    return expect_failed_connection(ctx, ECHO, f"sent text {INVALID_UTF8!r}", frame)
 
 
 @check(
@@ -1364,7 +1254,7 @@ def invalid_utf8_1007(ctx: Context) -> Result:
     an endpoint is terminating the connection because it has received data within a message
     that was not consistent with the type of the message (e.g., non-UTF-8 [RFC3629] data
     within a text message)." """
-    _, incoming, _, problem = violation_outcome(ctx, encode_frame(OP_TEXT, INVALID_UTF8))
+    _, incoming, _, problem = close_outcome(ctx, ECHO, frame=encode_frame(OP_TEXT, INVALID_UTF8))
     if incoming is None:
         return failed(problem)
     return verdict(
@@ -1383,12 +1273,8 @@ def unmasked_frame_fails(ctx: Context) -> Result:
     """§5.1: "The server MUST close the connection upon receiving a frame that is not masked."
     A close frame and then a TCP close, or a TCP close at once, passes; an echo or silence
     fails."""
-    probe_id, incoming, state, problem = violation_outcome(
-        ctx, encode_frame(OP_TEXT, UNMASKED, mask=False)
-    )
-    if incoming is None:
-        return failed(problem)
-    return grade_failed_connection(ctx, probe_id, incoming, state, "sent an unmasked text frame")
+    frame = encode_frame(OP_TEXT, UNMASKED, mask=False)
+    return expect_failed_connection(ctx, ECHO, "sent an unmasked text frame", frame)
 
 
 @check(
@@ -1402,7 +1288,8 @@ def unmasked_frame_1002(ctx: Context) -> Result:
     """§5.1: "a server MAY send a Close frame with a status code of 1002 (protocol error)";
     §7.1.7: a failing endpoint "SHOULD send a Close frame with an appropriate status code
     (Section 7.4)", and §7.4.1 names 1002 for "a protocol error"."""
-    _, incoming, _, problem = violation_outcome(ctx, encode_frame(OP_TEXT, UNMASKED, mask=False))
+    frame = encode_frame(OP_TEXT, UNMASKED, mask=False)
+    _, incoming, _, problem = close_outcome(ctx, ECHO, frame=frame)
     if incoming is None:
         return failed(problem)
     return verdict(
@@ -1491,13 +1378,13 @@ def send_after_disconnect(ctx: Context) -> Result:
         if ws is None:
             return failed(f"the handshake got {opened.describe()}")
         ws.send_close(1000)
-        receive(ws, ctx.options.hang_s)
+        ws.receive(ctx.options.hang_s)
     events = ctx.wait_events(
         probe_id,
-        lambda e: bool(first(e, "send", step="after-disconnect")),
+        has_event("send", step="after-disconnect"),
         ctx.options.io_timeout_s + ctx.options.hang_s,
     )
-    record = first(events, "send", step="after-disconnect")
+    record = find_event(events, "send", step="after-disconnect")
     if record is None:
         return failed(f"the client closed; {app_saw(ctx, probe_id)}, never a send after it")
     outcome = record.get("outcome")
@@ -1527,10 +1414,8 @@ def spec_version(ctx: Context) -> Result:
     probe_id = ctx.new_id("ws")
     opened = open_ws(ctx, ECHO, probe_id)
     with opened.http:
-        ws = opened.ws
-        if ws is not None:
-            goodbye(ws)
-    scope = first(ctx.wait_events(probe_id, lambda e: bool(first(e, "scope"))), "scope")
+        opened.goodbye()
+    scope = wait_event(ctx, probe_id, "scope")
     if scope is None:
         return failed(f"the app was not called; the handshake got {opened.describe()}")
     asgi = scope.get("asgi")

@@ -10,7 +10,7 @@ standard library, so any server's Python can import them.
 from __future__ import annotations
 
 from . import asgi_http, http11, judges, lifespan, shutdown, websocket
-from .common import Probe, Receive, Scope, Send
+from .common import Probe, Receive, Scope, Send, respond
 
 HTTP_ROUTES = {
     **http11.HTTP_ROUTES,
@@ -43,15 +43,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
-    body = b"no such probe\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 404,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, b"no such probe\n", status=404, content_type=b"text/plain")
 
 
 async def reject(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:

@@ -14,35 +14,26 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from .common import Message, Probe, Receive, Scope, Send, describe_value, exception_name, respond
-
-Handler = Callable[[Scope, Receive, Send, Probe], Awaitable[None]]
+from .common import (
+    Handler,
+    Message,
+    Probe,
+    Receive,
+    Scope,
+    Send,
+    describe_value,
+    log_send_raised,
+    receive_within,
+    respond,
+    send_logged,
+)
 
 DEFAULT_WAIT_S = 3.0  # how long a probe waits for the server when the check names no deadline
 EXTRA_MARKER = b"EXTRA-BODY-AFTER-COMPLETE"  # must never reach the wire
 EARLY_MARKER = b"EARLY-BODY-BEFORE-START"  # must never reach the wire
-
-
-def describe(value: Any) -> Any:
-    """``describe_value``, but iterables other than list and tuple are walked too."""
-    if isinstance(value, dict):
-        return {
-            "type": "dict",
-            "items": {str(key): describe(item) for key, item in value.items()},
-            "str_keys": all(isinstance(key, str) for key in value),
-        }
-    if isinstance(value, (list, tuple)):
-        return {"type": type(value).__name__, "items": [describe(item) for item in value]}
-    if isinstance(value, (str, bytes, bytearray, int, float, bool)) or value is None:
-        return describe_value(value)
-    try:
-        items = list(value)
-    except TypeError:
-        return describe_value(value)
-    return {"type": type(value).__name__, "iterable": True, "items": [describe(i) for i in items]}
 
 
 def probe_of(scope: Scope, probe: Probe) -> Probe:
@@ -66,48 +57,29 @@ def wait_s(probe: Probe) -> float:
 
 
 async def attempt(probe: Probe, step: str, send: Send, message: Message) -> bool:
-    """``send(message)``, logging whether it returned, raised (and what) or hung."""
-    try:
-        await asyncio.wait_for(send(message), wait_s(probe))
-    except asyncio.TimeoutError:
-        probe.log("send", step=step, outcome="hung")
-        return False
-    except asyncio.CancelledError:
-        probe.log("send", step=step, outcome="cancelled")
-        raise
-    except Exception as exc:
-        probe.log(
-            "send",
-            step=step,
-            outcome="raised",
-            exception=exception_name(exc),
-            oserror=isinstance(exc, OSError),
-            text=str(exc)[:200],
-        )
-        return False
-    probe.log("send", step=step, outcome="returned")
-    return True
+    """``send_logged`` with the deadline the check gave the probe (``wait``)."""
+    return await send_logged(probe, step, send, message, wait_s(probe))
+
+
+async def respond_logged(probe: Probe, send: Send, start: Message, body: Message) -> None:
+    """Send ``start`` and, if it returned, ``body`` (logged as steps "start" and "body"); then
+    log "done"."""
+    if await attempt(probe, "start", send, start):
+        await attempt(probe, "body", send, body)
+    probe.log("done")
 
 
 async def next_message(probe: Probe, receive: Receive, step: str) -> Message | None:
-    """``receive()`` with a deadline; logs the message described, or that none came."""
-    try:
-        message = await asyncio.wait_for(receive(), wait_s(probe))
-    except asyncio.TimeoutError:
-        probe.log("receive", step=step, outcome="timeout")
-        return None
-    except asyncio.CancelledError:
-        probe.log("receive", step=step, outcome="cancelled")
-        raise
-    except Exception as exc:
-        probe.log("receive", step=step, outcome="raised", exception=exception_name(exc))
+    """``receive()`` with the probe's deadline; logs the message described, or that none came."""
+    message = await receive_within(probe, receive, step, wait_s(probe))
+    if message is None:
         return None
     probe.log(
         "receive",
         step=step,
         outcome="message",
         type=message.get("type"),
-        message=describe({key: trimmed(key, value) for key, value in message.items()}),
+        message=describe_value({key: trimmed(key, value) for key, value in message.items()}),
         body_length=len(message.get("body") or b""),
     )
     return message
@@ -140,7 +112,7 @@ async def read_body(probe: Probe, receive: Receive) -> bytes | None:
 async def scope_probe(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
     """Log the scope with its types, read the body, answer 200."""
     probe = probe_of(scope, probe)
-    probe.log("scope", scope=describe(dict(scope)))
+    probe.log("scope", scope=describe_value(dict(scope)))
     await read_body(probe, receive)
     await respond(send, b"scope logged\n")
 
@@ -148,7 +120,7 @@ async def scope_probe(scope: Scope, receive: Receive, send: Send, probe: Probe) 
 async def websocket_scope_probe(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
     """Log the WebSocket scope with its types, accept, then close."""
     probe = probe_of(scope, probe)
-    probe.log("scope", scope=describe(dict(scope)))
+    probe.log("scope", scope=describe_value(dict(scope)))
     message = await next_message(probe, receive, "connect")
     if message is None or message.get("type") != "websocket.connect":
         return
@@ -211,30 +183,17 @@ async def extra_keys(scope: Scope, receive: Receive, send: Send, probe: Probe) -
         "x-probe-extra": "ignored",
         "another_extra": {"nested": [1, 2]},
     }
-    if await attempt(probe, "start", send, start):
-        await attempt(
-            probe,
-            "body",
-            send,
-            {"type": "http.response.body", "body": body, "x-probe-extra": b"ignored"},
-        )
-    probe.log("done")
+    body_message = {"type": "http.response.body", "body": body, "x-probe-extra": b"ignored"}
+    await respond_logged(probe, send, start, body_message)
 
 
 async def double_start(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
     """Two ``http.response.start`` in a row, then a body."""
     await read_body(probe, receive)
     body = b"first start\n"
-    first = {
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-length", b"%d" % len(body))],
-    }
-    second = {
-        "type": "http.response.start",
-        "status": 201,
-        "headers": [(b"content-length", b"%d" % len(body))],
-    }
+    headers = [(b"content-length", b"%d" % len(body))]
+    first = {"type": "http.response.start", "status": 200, "headers": headers}
+    second = {"type": "http.response.start", "status": 201, "headers": headers}
     if await attempt(probe, "first-start", send, first):
         await attempt(probe, "second-start", send, second)
         await attempt(probe, "body", send, {"type": "http.response.body", "body": body})
@@ -251,9 +210,7 @@ async def body_before_start(scope: Scope, receive: Receive, send: Send, probe: P
         "status": 200,
         "headers": [(b"content-length", b"%d" % len(body))],
     }
-    if await attempt(probe, "start", send, start):
-        await attempt(probe, "body", send, {"type": "http.response.body", "body": body})
-    probe.log("done")
+    await respond_logged(probe, send, start, {"type": "http.response.body", "body": body})
 
 
 async def body_after_complete(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
@@ -351,9 +308,7 @@ async def send_after_disconnect(scope: Scope, receive: Receive, send: Send, prob
     if probe.params.get("reraise") == "1":
         await let_send_error_propagate(probe, send, start, body)
         return
-    if await attempt(probe, "start", send, start):
-        await attempt(probe, "body", send, body)
-    probe.log("done")
+    await respond_logged(probe, send, start, body)
 
 
 async def let_send_error_propagate(probe: Probe, send: Send, start: Message, body: Message) -> None:
@@ -369,14 +324,7 @@ async def let_send_error_propagate(probe: Probe, send: Send, start: Message, bod
             probe.log("send", step=step, outcome="hung")
             return
         except BaseException as exc:
-            probe.log(
-                "send",
-                step=step,
-                outcome="raised",
-                exception=exception_name(exc),
-                oserror=isinstance(exc, OSError),
-                text=str(exc)[:200],
-            )
+            log_send_raised(probe, step, exc)
             probe.log("reraising")
             raise
         probe.log("send", step=step, outcome="returned")
@@ -508,11 +456,8 @@ async def headers_iterable(scope: Scope, receive: Receive, send: Send, probe: Pr
             (b"x-from-iterable", b"tuple"),
             (b"content-length", b"%d" % len(body)),
         )
-    if await attempt(
-        probe, "start", send, {"type": "http.response.start", "status": 200, "headers": headers}
-    ):
-        await attempt(probe, "body", send, {"type": "http.response.body", "body": body})
-    probe.log("done")
+    start = {"type": "http.response.start", "status": 200, "headers": headers}
+    await respond_logged(probe, send, start, {"type": "http.response.body", "body": body})
 
 
 async def uppercase_header(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
@@ -521,9 +466,7 @@ async def uppercase_header(scope: Scope, receive: Receive, send: Send, probe: Pr
     body = b"upper\n"
     headers = [(b"X-Upper-Case", b"kept"), (b"content-length", b"%d" % len(body))]
     start = {"type": "http.response.start", "status": 200, "headers": headers}
-    if await attempt(probe, "start", send, start):
-        await attempt(probe, "body", send, {"type": "http.response.body", "body": body})
-    probe.log("done")
+    await respond_logged(probe, send, start, {"type": "http.response.body", "body": body})
 
 
 # The scope probe answers at the path as it should be decoded and at the ways a server might

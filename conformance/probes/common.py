@@ -1,7 +1,10 @@
-"""What every probe shares: the event log and the probe id."""
+"""What every probe shares: the event log and the probe id, ``send`` and ``receive`` with a
+deadline and logged, and a whole response."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import time
@@ -13,6 +16,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+WAIT_S = 5.0  # the longest a probe waits for the server, unless its check names a deadline
 
 
 def log(probe: str, event: str, **fields: Any) -> None:
@@ -44,14 +49,18 @@ class Probe:
         log(self.id, event, **fields)
 
 
+Handler = Callable[[Scope, Receive, Send, Probe], Awaitable[None]]  # one route of a probe app
+
+
 def exception_name(exc: BaseException) -> str:
-    """``module.Class`` and whether it is an OSError, for checks that grade what send raised."""
+    """``module.Class`` of an exception, for checks that grade what send raised."""
     kind = type(exc)
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def describe_value(value: Any) -> Any:
-    """A JSON-able account of a scope value that keeps its Python type."""
+    """A JSON-able account of a scope or message value that keeps its Python type; containers,
+    and any other iterable but a bytearray, are described item by item."""
     if isinstance(value, bytes):
         return {"type": "bytes", "latin1": value.decode("latin-1")}
     if isinstance(value, str):
@@ -75,6 +84,14 @@ def describe_value(value: Any) -> Any:
             "type": type(value).__name__,
             "items": [describe_value(item) for item in value],
         }
+    if not isinstance(value, bytearray):
+        try:
+            items = list(value)
+        except TypeError:
+            pass
+        else:
+            described = [describe_value(item) for item in items]
+            return {"type": type(value).__name__, "iterable": True, "items": described}
     return {"type": type(value).__name__, "repr": repr(value)[:200]}
 
 
@@ -90,3 +107,74 @@ async def respond(
     all_headers += headers or []
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def log_send_raised(probe: Probe, step: str, exc: BaseException) -> None:
+    """Log that ``send`` of ``step`` raised ``exc``: its class, whether it is an OSError (the
+    spec's exception for a closed connection) and its text."""
+    probe.log(
+        "send",
+        step=step,
+        outcome="raised",
+        exception=exception_name(exc),
+        oserror=isinstance(exc, OSError),
+        text=str(exc)[:200],
+    )
+
+
+async def send_logged(
+    probe: Probe, step: str, send: Send, message: Message, timeout_s: float = WAIT_S
+) -> bool:
+    """``send(message)``, logged as a ``send`` event of ``step`` with its outcome: returned,
+    raised (and what), hung (still waiting after ``timeout_s``) or cancelled. True if it
+    returned."""
+    try:
+        await asyncio.wait_for(send(message), timeout_s)
+    except asyncio.TimeoutError:
+        probe.log("send", step=step, outcome="hung")
+        return False
+    except asyncio.CancelledError:
+        probe.log("send", step=step, outcome="cancelled")
+        raise
+    except Exception as exc:
+        log_send_raised(probe, step, exc)
+        return False
+    probe.log("send", step=step, outcome="returned")
+    return True
+
+
+async def receive_within(
+    probe: Probe, receive: Receive, step: str, timeout_s: float = WAIT_S
+) -> Message | None:
+    """``receive()``; None, logged as a ``receive`` event of ``step``, if no message came
+    within ``timeout_s`` or it raised (or, logged and raised again, if it was cancelled). The
+    caller logs the message the way its checks read it."""
+    try:
+        return await asyncio.wait_for(receive(), timeout_s)
+    except asyncio.TimeoutError:
+        probe.log("receive", step=step, outcome="timeout")
+    except asyncio.CancelledError:
+        probe.log("receive", step=step, outcome="cancelled")
+        raise
+    except Exception as exc:
+        probe.log("receive", step=step, outcome="raised", exception=exception_name(exc))
+    return None
+
+
+def logs_how_it_ends(handler: Handler) -> Handler:
+    """``handler``, logging a ``handler-ended`` event with how it ended: returned, cancelled
+    (by the server), or raised (and what)."""
+
+    @functools.wraps(handler)
+    async def logged(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
+        try:
+            await handler(scope, receive, send, probe)
+        except asyncio.CancelledError:
+            probe.log("handler-ended", how="cancelled")
+            raise
+        except Exception as exc:
+            probe.log("handler-ended", how="raised", exception=exception_name(exc))
+            raise
+        probe.log("handler-ended", how="returned")
+
+    return logged

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .common import Message, Probe, Receive, Scope, Send, exception_name, respond
-
-Handler = Callable[[Scope, Receive, Send, Probe], Awaitable[None]]
+from .common import Handler, Message, Probe, Receive, Scope, Send, exception_name, respond
 
 HELLO = b"Hello, world!"
 STREAM_PARTS = [b"first part;", b"second part;", b"third part."]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .common import Probe, Receive, Scope, Send, exception_name, respond
+from .common import Probe, Receive, Scope, Send, logs_how_it_ends, respond
 
 FIRST_PART = b"first part\n"
 LAST_PART = b"last part\n"
@@ -23,55 +23,41 @@ async def hello(scope: Scope, receive: Receive, send: Send, probe: Probe) -> Non
     await respond(send, b"hello\n")
 
 
+@logs_how_it_ends
 async def slow(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
     delay = float(probe.params.get("delay", "1"))
     length = len(FIRST_PART) + len(LAST_PART)
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/plain"),
-                    (b"content-length", b"%d" % length),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": FIRST_PART, "more_body": True})
-        probe.log("first-part-sent")
-        await asyncio.sleep(delay)
-        await send({"type": "http.response.body", "body": LAST_PART})
-        probe.log("response-complete")
-    except asyncio.CancelledError:
-        probe.log("handler-ended", how="cancelled")
-        raise
-    except Exception as exc:
-        probe.log("handler-ended", how="raised", exception=exception_name(exc))
-        raise
-    probe.log("handler-ended", how="returned")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/plain"),
+                (b"content-length", b"%d" % length),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": FIRST_PART, "more_body": True})
+    probe.log("first-part-sent")
+    await asyncio.sleep(delay)
+    await send({"type": "http.response.body", "body": LAST_PART})
+    probe.log("response-complete")
 
 
+@logs_how_it_ends
 async def websocket(scope: Scope, receive: Receive, send: Send, probe: Probe) -> None:
-    try:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        probe.log("unexpected", message_type=message["type"])
+        return
+    await send({"type": "websocket.accept"})
+    probe.log("accepted")
+    while True:
         message = await receive()
-        if message["type"] != "websocket.connect":
-            probe.log("unexpected", message_type=message["type"])
-            return
-        await send({"type": "websocket.accept"})
-        probe.log("accepted")
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                probe.log("disconnect", code=message.get("code"), reason=message.get("reason"))
-                break
-            probe.log("received", message_type=message["type"])
-    except asyncio.CancelledError:
-        probe.log("handler-ended", how="cancelled")
-        raise
-    except Exception as exc:
-        probe.log("handler-ended", how="raised", exception=exception_name(exc))
-        raise
-    probe.log("handler-ended", how="returned")
+        if message["type"] == "websocket.disconnect":
+            probe.log("disconnect", code=message.get("code"), reason=message.get("reason"))
+            break
+        probe.log("received", message_type=message["type"])
 
 
 HTTP_ROUTES = {"/shutdown/hello": hello, "/shutdown/slow": slow}

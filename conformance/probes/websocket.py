@@ -13,14 +13,20 @@ a deadline, so a server that never answers leaves a "timeout" event instead of a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .common import Message, Probe, Receive, Scope, Send, exception_name, respond
+from .common import (
+    Handler,
+    Message,
+    Probe,
+    Receive,
+    Scope,
+    Send,
+    receive_within,
+    respond,
+    send_logged,
+)
 
-Handler = Callable[[Scope, Receive, Send, Probe], Awaitable[None]]
-
-WAIT_S = 5.0  # the longest a probe waits for the server or the client
 BIG_MESSAGE = 1 << 20  # messages larger than this are answered with their length, not echoed
 DENIAL_BODY = b"denied by the probe\n"
 
@@ -58,13 +64,8 @@ def log_scope(scope: Scope, probe: Probe) -> None:
 
 async def receive_logged(probe: Probe, receive: Receive, step: str) -> Message | None:
     """``receive()`` with a deadline; logs what came (types kept), or that nothing did."""
-    try:
-        message = await asyncio.wait_for(receive(), WAIT_S)
-    except asyncio.TimeoutError:
-        probe.log("receive", step=step, outcome="timeout")
-        return None
-    except Exception as exc:
-        probe.log("receive", step=step, outcome="raised", exception=exception_name(exc))
+    message = await receive_within(probe, receive, step)
+    if message is None:
         return None
     fields: dict[str, Any] = {"type": message.get("type")}
     if message.get("type") == "websocket.receive":
@@ -85,27 +86,6 @@ async def receive_logged(probe: Probe, receive: Receive, step: str) -> Message |
         )
     probe.log("receive", step=step, outcome="message", **fields)
     return message
-
-
-async def send_logged(probe: Probe, step: str, send: Send, message: Message) -> bool:
-    """``send(message)``, logging whether it returned, raised (and what) or hung."""
-    try:
-        await asyncio.wait_for(send(message), WAIT_S)
-    except asyncio.TimeoutError:
-        probe.log("send", step=step, outcome="hung")
-        return False
-    except Exception as exc:
-        probe.log(
-            "send",
-            step=step,
-            outcome="raised",
-            exception=exception_name(exc),
-            oserror=isinstance(exc, OSError),
-            text=str(exc)[:200],
-        )
-        return False
-    probe.log("send", step=step, outcome="returned")
-    return True
 
 
 async def connect(scope: Scope, receive: Receive, probe: Probe) -> bool:
