@@ -123,7 +123,10 @@ def environment(python: str, packages: tuple[str, ...]) -> dict[str, Any]:
 
 
 def checkout_revision() -> str:
-    """The checkout's commit, with "+changes" when the work tree differs from it."""
+    """The checkout's commit, with "+changes" when the work tree differs from it.
+
+    The results this script writes do not count: a run of several servers changes them.
+    """
     try:
         head = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -132,7 +135,10 @@ def checkout_revision() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            [
+                *("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"),
+                *("--", ".", ":!conformance/results", ":!conformance/RESULTS.md"),
+            ],
             capture_output=True,
             text=True,
             check=True,
