@@ -30,6 +30,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Final
 
 SEND = "send"
@@ -384,9 +385,17 @@ def parse(data: object) -> Spec:
     )
 
 
+# Where spec/ is when the package runs from a checkout that was never installed (PYTHONPATH),
+# or from an editable install made before spec/ was mapped in as sansio_asgi.spec.
+_CHECKOUT_SPEC = Path(__file__).resolve().parents[2] / "spec" / "asgi.json"
+
+
 def load() -> Spec:
-    """Read and parse the ``asgi.json`` shipped in the package ``sansio_asgi.spec``."""
-    text = resources.files("sansio_asgi.spec").joinpath("asgi.json").read_text("utf-8")
+    """Read and parse ``asgi.json``: the package ``sansio_asgi.spec``, or the checkout's spec/."""
+    try:
+        text = resources.files("sansio_asgi.spec").joinpath("asgi.json").read_text("utf-8")
+    except ModuleNotFoundError:
+        text = _CHECKOUT_SPEC.read_text("utf-8")
     return parse(json.loads(text))
 
 

@@ -674,3 +674,21 @@ def test_the_lifespan_scope_agrees_with_the_data() -> None:
 def test_a_key_type_of_the_data_is_unknown_to_these_tests_only_if_unused() -> None:
     used = {name for _, key in ALL_KEYS for name in key.type}
     assert used == set(SPEC.types)
+
+
+def test_subclasses_are_read_as_their_base_type() -> None:
+    # Frameworks pass HTTPStatus members and str enums through; a bool is still not an int.
+    import enum
+    from http import HTTPStatus
+
+    class Reason(str, enum.Enum):
+        BYE = "bye"
+
+    start = validate.reader("http.response.start", "status", "headers", "trailers")
+    status, _, _ = start({"type": "http.response.start", "status": HTTPStatus.CREATED})
+    assert (status, type(status)) == (201, int)
+    close = validate.reader("websocket.close", "code", "reason")
+    _, reason = close({"type": "websocket.close", "code": 4000, "reason": Reason.BYE})
+    assert (reason, type(reason)) == ("bye", str)
+    with pytest.raises(ASGIProtocolError, match="'status' must be int, got bool"):
+        start({"type": "http.response.start", "status": True})
