@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     if args.json:
         write_json(result, args.json)
-    problems = verdict(result, expected)
+    problems = verdict(result, expected, load_checks())
     for problem in problems:
         print(f"not conforming: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +81,20 @@ def read_expected_failures(path: Path) -> dict[str, str]:
     return expected
 
 
-def verdict(run: Run, expected: dict[str, str]) -> list[str]:
-    """What makes the run fail: unexpected failures, and expected ones that now pass."""
-    problems = []
-    seen = set()
+def verdict(run: Run, expected: dict[str, str], known: Iterable[str]) -> list[str]:
+    """What makes the run fail: unexpected failures, errors of the suite itself (listed or
+    not), expected failures that now pass, and listed ids that name no check."""
+    problems = [
+        f"{check_id}: listed as an expected failure but no check has that id"
+        for check_id in expected
+        if check_id not in set(known)
+    ]
     for outcome in run.outcomes:
         check_id = outcome.check.id
-        seen.add(check_id)
-        bad = outcome.result.status in (FAIL, ERROR)
-        if bad and check_id not in expected:
-            problems.append(f"{check_id}: {outcome.result.status}: {outcome.result.observed}")
-        elif not bad and check_id in expected and outcome.result.status == PASS:
+        status = outcome.result.status
+        if status == ERROR or (status == FAIL and check_id not in expected):
+            problems.append(f"{check_id}: {status}: {outcome.result.observed}")
+        elif status == PASS and check_id in expected:
             problems.append(f"{check_id}: listed as an expected failure but passes; remove it")
     return problems
 

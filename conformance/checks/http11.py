@@ -858,7 +858,8 @@ def version_major(ctx: Context) -> Result:
     "http11.absolute-form",
     group=GROUP,
     title="an absolute-form request target reaches the app as its path and query",
-    clause="RFC 9112 §3.2.2",
+    clause="reading: absolute-form-path",
+    level=READING,
 )
 def absolute_form(ctx: Context) -> Result:
     probe_id = ctx.new_id()

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..client import HTTPConnection, NoResponse, Reply, Response, request_bytes, websocket_handshake
 from ..framework import (
+    READING,
     SHOULD,
     Context,
     Result,
@@ -633,11 +634,11 @@ def startup_failed_logged(ctx: Context) -> Result:
     "lifespan.startup-failed-exit-status",
     group=GROUP,
     title="a server that exits after lifespan.startup.failed exits with a failure status",
-    clause="ASGI lifespan spec, Startup Failed",
-    level=SHOULD,
+    clause="reading: startup-failed-exit-status",
+    level=READING,
 )
 def startup_failed_exit_status(ctx: Context) -> Result:
-    """The spec says only "exit". A separate SHOULD check, not a part of the exit check,
+    """The spec says only "exit". A separate check of the reading startup-failed-exit-status,
     because the exit status is the one thing a process manager reads: systemd's
     ``Restart=on-failure``, Docker's restart policies, supervisord and a deploy script's
     ``set -e`` all take status 0 for "done, as intended". A server that gives up because the

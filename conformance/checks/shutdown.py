@@ -5,9 +5,10 @@ Theory of operation
 Little text requires any of this: the lifespan spec orders the stop ("lifespan.shutdown" is
 sent once the server "has stopped accepting connections and closed all active connections"),
 RFC 9112 §9.6 says how to close a connection, RFC 6455 §7.4.1 names the close code of a
-server going down. So these checks are SHOULD-level, citing those texts, and grade what a
-process manager and a client see when the stop signal (``ctx.options.stop_signal``, sent to
-the server's own process as ``common.ask_to_stop`` explains) arrives.
+server going down. So these checks grade the reading ``graceful-shutdown`` recorded in
+spec/asgi.json (what uvicorn and hypercorn users rely on): what a process manager and a client
+see when the stop signal (``ctx.options.stop_signal``, sent to the server's own process as
+``common.ask_to_stop`` explains) arrives.
 
 Three scenarios, each one server of its own serving the main probe app, each run once and read
 by several checks (``common.once``):
@@ -38,7 +39,7 @@ from ..client import (
     websocket_handshake,
 )
 from ..framework import (
-    SHOULD,
+    READING,
     Context,
     Result,
     check,
@@ -191,8 +192,8 @@ def describe_slow(seen: InFlight) -> str:
     "shutdown.in-flight-completes",
     group=GROUP,
     title="a response in flight at the stop signal is completed",
-    clause="ASGI lifespan spec, Shutdown",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def in_flight_completes(ctx: Context) -> Result:
     """The lifespan spec orders a stop as: stop accepting, close the active connections, then
@@ -217,8 +218,8 @@ def in_flight_completes(ctx: Context) -> Result:
     "shutdown.new-connections-refused",
     group=GROUP,
     title="after the stop signal new connections are not served",
-    clause="ASGI lifespan spec, Shutdown",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def new_connections_refused(ctx: Context) -> Result:
     """A stopping server "has stopped accepting connections". While the in-flight response
@@ -245,8 +246,8 @@ def new_connections_refused(ctx: Context) -> Result:
     "shutdown.idle-keep-alive-closed",
     group=GROUP,
     title="an idle keep-alive connection is closed at the stop signal",
-    clause="RFC 9112 §9.6",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def idle_keep_alive_closed(ctx: Context) -> Result:
     """An idle keep-alive connection holds no request to finish: a stopping server closes it
@@ -276,8 +277,8 @@ def idle_keep_alive_closed(ctx: Context) -> Result:
     "shutdown.exits-after-in-flight",
     group=GROUP,
     title="the server exits once the in-flight response has ended",
-    clause="ASGI lifespan spec, Shutdown",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def exits_after_in_flight(ctx: Context) -> Result:
     """Once the last response has ended (and the app's lifespan shutdown, if any, is done)
@@ -348,8 +349,8 @@ def open_websocket(ctx: Context) -> OpenWebSocket:
     "shutdown.websocket-close-frame",
     group=GROUP,
     title="a WebSocket open at the stop signal gets a close frame, 1001 or 1012",
-    clause="RFC 6455 §7.4.1",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def websocket_close_frame(ctx: Context) -> Result:
     """RFC 6455 §7.4.1: "1001 indicates that an endpoint is 'going away', such as a server
@@ -372,14 +373,14 @@ def websocket_close_frame(ctx: Context) -> Result:
     "shutdown.websocket-app-disconnect",
     group=GROUP,
     title="the app of a WebSocket closed at shutdown receives websocket.disconnect",
-    clause="ASGI WebSocket spec, Disconnect",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def websocket_app_disconnect(ctx: Context) -> Result:
     """websocket.disconnect is "sent to the application when either connection to the client
     is lost, either from the client closing the connection, the server closing the
     connection, or loss of the socket". An app waiting in receive() when the server stops
-    should get it. SHOULD, not MUST: a server that cancels the app before it closes the
+    should get it. A reading, not a requirement: a server that cancels the app before it closes the
     connection (hypercorn, after its graceful timeout) breaks no sentence of the spec, which
     says nothing of cancelling; but the app then cannot tell a stop from a crash."""
     seen = open_websocket(ctx)
@@ -424,8 +425,8 @@ def run_idle_stop(ctx: Context) -> IdleStop:
     "shutdown.exit-status",
     group=GROUP,
     title="a clean stop ends with a success status",
-    clause="ASGI lifespan spec, Shutdown Complete",
-    level=SHOULD,
+    clause="reading: graceful-shutdown",
+    level=READING,
 )
 def exit_status(ctx: Context) -> Result:
     """Nothing is open; the stop signal comes; the server exits "after" the lifespan shutdown

@@ -1302,7 +1302,7 @@ def unmasked_frame_1002(ctx: Context) -> Result:
     "websocket.message-too-big",
     group=GROUP,
     title="a 20 MiB message is delivered whole or refused with close code 1009",
-    clause="RFC 6455 §7.4.1",
+    clause="RFC 6455 §7.1.7",
     level=SHOULD,
 )
 def message_too_big(ctx: Context) -> Result:
