@@ -13,8 +13,8 @@ recorded in spec/asgi.json for the places where the spec is silent) and its leve
 SHOULD are the requirement words of the text, READING marks a check that grades our recorded
 reading of a gap. Where the text allows several behaviours, the check accepts each of them.
 
-Checks of a group marked ``own_server`` start servers of their own through ``ctx.launch``
-(lifespan and shutdown need a fresh process each); the others share one server.
+The checks of the groups in ``runner.OWN_SERVER_GROUPS`` (lifespan, shutdown) start servers of
+their own through ``ctx.launch`` or ``ctx.spawn``; the others share one server.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def check(
 
 
 def load_spec() -> dict[str, Any]:
+    """spec/asgi.json as plain JSON: the suite grades any server, so it does not import
+    sansio_asgi (whose core/schema.py reads the same file, typed)."""
     result: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     return result
 
