@@ -6,7 +6,13 @@ reports what happened in words a check can quote: a response, a close, a reset o
 
 ``HTTPConnection.read_response`` follows RFC 9112 §6.3 to find where a body ends: no body for
 HEAD, 1xx, 204 and 304; chunked if the last transfer coding is chunked; Content-Length; else
-until the server closes. ``complete`` says whether that framing finished.
+until the server closes. ``complete`` says whether that framing finished (``framing_error``
+says what was wrong when it was malformed: a chunk size or Content-Length that is not a number).
+
+Nothing malformed is taken for something else: a status line that is not one, a 101 without the
+right Sec-WebSocket-Accept, or a WebSocket frame no server may send (masked, RSV bits without an
+extension, a reserved opcode, a continuation of no message, ...) raises ``NoResponse`` with
+``why`` "malformed", and says what was wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import socket
 import struct
 import time
@@ -29,17 +36,36 @@ OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
+DATA_OPCODES = (OP_CONTINUATION, OP_TEXT, OP_BINARY)
+CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
+
+STATUS_LINE = re.compile(rb"(HTTP/[0-9]\.[0-9]) ([0-9]{3})(?: ([^\r\n]*))?")  # RFC 9112 §4
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")  # RFC 9112 §7.1: 1*HEXDIG
+DECIMAL = re.compile(rb"[0-9]+")  # RFC 9110 §8.6: Content-Length = 1*DIGIT
 
 
 class NoResponse(Exception):
-    """The server closed, reset or stayed silent where a response was due."""
+    """The server closed, reset or stayed silent where a response was due, or sent something
+    malformed in its place."""
 
-    def __init__(self, why: str, data: bytes = b"") -> None:
+    def __init__(self, why: str, data: bytes = b"", detail: str = "") -> None:
         super().__init__(why)
-        self.why = why  # "closed", "reset" or "timeout"
-        self.data = data  # bytes received before that, if any
+        self.why = why  # "closed", "reset", "timeout" or "malformed"
+        self.data = data  # bytes received before that, if any; for "malformed", the bytes at fault
+        self.detail = detail  # for "malformed": what the server sent, in words ("a masked frame")
+
+    @property
+    def ended(self) -> bool:
+        """Whether the server ended the connection (closed or reset it): not silence, and not
+        a malformed answer."""
+        return self.why in ("closed", "reset")
 
     def describe(self) -> str:
+        if self.why == "malformed":
+            what = f"the server sent {self.detail or 'something malformed'}"
+            if self.data:
+                what += f"; the bytes: {self.data[:60]!r}"
+            return what
         if self.why == "timeout":
             what = "no response (silence)"
         else:
@@ -47,6 +73,9 @@ class NoResponse(Exception):
         if self.data:
             what += f" after {len(self.data)} bytes {self.data[:60]!r}"
         return what
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 @dataclasses.dataclass
@@ -61,6 +90,7 @@ class Response:
     trailers: list[tuple[bytes, bytes]] = dataclasses.field(default_factory=list)
     interim: list[Response] = dataclasses.field(default_factory=list)
     raw_head: bytes = b""
+    framing_error: str = ""  # what made the framing unreadable ("" if nothing did)
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of ``name`` (case-insensitive), or None."""
@@ -85,7 +115,9 @@ class Response:
         text = f"{self.status} {self.reason.decode('latin-1')!r}"
         if self.framing != "none":
             text += f", {self.framing}-framed body of {len(self.body)} bytes"
-        if not self.complete:
+        if self.framing_error:
+            text += f" (malformed: {self.framing_error})"
+        elif not self.complete:
             text += " (cut short)"
         return text
 
@@ -169,17 +201,17 @@ class HTTPConnection:
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
         raw = self._read_until(b"\r\n\r\n", deadline)
         lines = raw[:-4].split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise NoResponse("closed", raw)
+        status_line = STATUS_LINE.fullmatch(lines[0])
+        if status_line is None:
+            raise NoResponse("malformed", raw, "a malformed status line")
         headers = []
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers.append((name, value.strip(b" \t")))
         return Response(
-            version=parts[0],
-            status=int(parts[1]),
-            reason=parts[2] if len(parts) == 3 else b"",
+            version=status_line[1],
+            status=int(status_line[2]),
+            reason=status_line[3] or b"",
             headers=headers,
             raw_head=raw,
         )
@@ -236,8 +268,7 @@ class HTTPConnection:
                 self._read_to_close(response, deadline)
             elif lengths:
                 response.framing = "content-length"
-                length = int(lengths[0])
-                response.body = self._read_exactly(length, deadline)
+                response.body = self._read_exactly(content_length(lengths), deadline)
             else:
                 response.framing = "close"
                 self._read_to_close(response, deadline)
@@ -247,13 +278,14 @@ class HTTPConnection:
             if response.framing != "chunked":
                 response.body += self.buffer
                 self.buffer = b""
-        except ValueError:
+        except ValueError as exc:
             response.complete = False
+            response.framing_error = str(exc)
 
     def _read_chunked(self, response: Response, deadline: float) -> None:
         while True:
             line = self._read_until(b"\r\n", deadline)
-            size = int(line.split(b";", 1)[0].strip(), 16)
+            size = chunk_size(line[:-2])
             if size == 0:
                 break
             response.body += self._read_exactly(size, deadline)
@@ -290,6 +322,26 @@ class HTTPConnection:
                 return "open" if exc.why == "timeout" else exc.why
 
 
+def chunk_size(line: bytes) -> int:
+    """The size on a chunk's line (CRLF removed): ``1*HEXDIG``, then any ``chunk-ext``, which
+    may follow whitespace (RFC 9112 §7.1.1: ``BWS ";"``); ValueError if it is not that."""
+    size, semicolon, _ = line.partition(b";")
+    if semicolon:
+        size = size.rstrip(b" \t")
+    if not CHUNK_SIZE.fullmatch(size):
+        raise ValueError(f"chunk size line {line[:40]!r}")
+    return int(size, 16)
+
+
+def content_length(values: list[bytes]) -> int:
+    """The length that Content-Length fields say: ``1*DIGIT``, the same in each; ValueError if
+    they do not (RFC 9112 §6.3: an invalid Content-Length makes a response unreadable)."""
+    lengths = set(values)  # read_head took the whitespace around each value off
+    if len(lengths) != 1 or not DECIMAL.fullmatch(next(iter(lengths))):
+        raise ValueError(f"Content-Length {b', '.join(values)[:40]!r}")
+    return int(next(iter(lengths)))
+
+
 def request_bytes(
     method: str = "GET",
     target: str = "/",
@@ -313,7 +365,43 @@ def request_bytes(
 class Frame:
     fin: bool
     opcode: int
-    payload: bytes
+    payload: bytes  # unmasked, if the server masked it
+    masked: bool = False  # RFC 6455 §5.1: a server MUST NOT mask
+    rsv: int = 0  # RSV1-3 as 0b000-0b111; §5.2: nonzero only with a negotiated extension
+    head: bytes = b""  # the frame's header as it arrived
+
+    def problem(self) -> str:
+        """What makes this frame one no server may send to the suite's client, in words (""
+        if nothing): the client never negotiates an extension, so every frame is bare RFC 6455.
+        Whether a continuation belongs to a message is the stream's to tell (``read_message``).
+        """
+        problems = []
+        if self.masked:
+            problems.append("masked (RFC 6455 §5.1: a server MUST NOT mask a frame)")
+        if self.rsv:
+            problems.append(
+                f"RSV bits {self.rsv:03b} set with no extension negotiated (RFC 6455 §5.2)"
+            )
+        if self.opcode not in DATA_OPCODES + CONTROL_OPCODES:
+            problems.append(f"reserved opcode {self.opcode:#x} (RFC 6455 §5.2)")
+        elif self.opcode in CONTROL_OPCODES and not self.fin:
+            problems.append(
+                f"a fragmented control frame, opcode {self.opcode:#x} (RFC 6455 §5.5: control "
+                "frames MUST NOT be fragmented)"
+            )
+        if self.opcode in CONTROL_OPCODES and len(self.payload) > 125:
+            problems.append(
+                f"a control frame of {len(self.payload)} bytes (RFC 6455 §5.5: 125 at most)"
+            )
+        return "; ".join(problems)
+
+    def malformed(self, problem: str) -> NoResponse:
+        """The NoResponse that says this frame was malformed by ``problem``."""
+        return NoResponse(
+            "malformed",
+            self.head + self.payload[:32],
+            f"a malformed frame (opcode {self.opcode:#x}, fin {int(self.fin)}): {problem}",
+        )
 
 
 @dataclasses.dataclass
@@ -340,11 +428,12 @@ def close_message(payload: bytes) -> Message:
 class Incoming:
     """The next thing from the server: a message, a close frame, the end of TCP, or silence."""
 
-    kind: str  # "text", "binary", "close", "closed", "reset" or "silence"
+    kind: str  # "text", "binary", "close", "closed", "reset", "silence" or "malformed"
     data: bytes = b""
     code: int | None = None
     reason: str = ""
     after_bytes: bytes = b""  # for "closed" and "reset": bytes of a frame the stream cut short
+    detail: str = ""  # for "malformed": what the server sent (``NoResponse.detail``)
 
     @classmethod
     def of(cls, message: Message) -> Incoming:
@@ -352,8 +441,10 @@ class Incoming:
 
     @classmethod
     def ended(cls, exc: NoResponse) -> Incoming:
-        """How the stream ended where a frame was due: closed, reset, or silence."""
-        return cls("silence" if exc.why == "timeout" else exc.why, after_bytes=exc.data)
+        """How the stream ended where a frame was due: closed, reset, silence, or a malformed
+        frame (its bytes in ``after_bytes``)."""
+        kind = "silence" if exc.why == "timeout" else exc.why
+        return cls(kind, after_bytes=exc.data, detail=exc.detail)
 
     def describe(self) -> str:
         if self.kind == "text":
@@ -368,6 +459,8 @@ class Incoming:
             return f"a close frame with code {self.code}{reason}"
         if self.kind == "silence":
             return "silence"
+        if self.kind == "malformed":
+            return NoResponse("malformed", self.after_bytes, self.detail).describe()
         what = f"the TCP connection {self.kind} without a close frame"
         if self.after_bytes:
             what += f" (after {len(self.after_bytes)} stray bytes)"
@@ -452,27 +545,53 @@ class WebSocketConnection:
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
         self.send_frame(OP_CLOSE, close_payload(code, reason))
 
-    def read_frame(self, timeout_s: float | None = None) -> Frame:
+    def read_frame(self, timeout_s: float | None = None, strict: bool = False) -> Frame:
+        """The next frame as it came, with its mask and RSV bits recorded; raises NoResponse
+        if the TCP stream ends first, or ("malformed") if its 64-bit length has the most
+        significant bit set (RFC 6455 §5.2) or, with ``strict``, if ``Frame.problem`` finds one.
+        """
         http = self.http
         deadline = time.monotonic() + (timeout_s or http.timeout_s)
-        first, second = http._read_exactly(2, deadline)
+        head = http._read_exactly(2, deadline)
+        first, second = head
         length = second & 0x7F
         if length == 126:
-            (length,) = struct.unpack("!H", http._read_exactly(2, deadline))
+            extended = http._read_exactly(2, deadline)
+            (length,) = struct.unpack("!H", extended)
+            head += extended
         elif length == 127:
-            (length,) = struct.unpack("!Q", http._read_exactly(8, deadline))
+            extended = http._read_exactly(8, deadline)
+            (length,) = struct.unpack("!Q", extended)
+            head += extended
+            if length >> 63:
+                detail = "a malformed frame: a 64-bit length with its most significant bit set"
+                raise NoResponse("malformed", head, detail + " (RFC 6455 §5.2)")
         key = http._read_exactly(4, deadline) if second & 0x80 else b""
         payload = http._read_exactly(length, deadline)
         if key:
             payload = _mask(payload, key)
-        return Frame(bool(first & 0x80), first & 0x0F, payload)
+        frame = Frame(
+            fin=bool(first & 0x80),
+            opcode=first & 0x0F,
+            payload=payload,
+            masked=bool(key),
+            rsv=(first >> 4) & 0x7,
+            head=head + key,
+        )
+        problem = frame.problem() if strict else ""
+        if problem:
+            raise frame.malformed(problem)
+        return frame
 
     def read_message(self, timeout_s: float | None = None) -> Message:
-        """The next whole message or close frame; raises NoResponse if the TCP stream ends."""
+        """The next whole message or close frame; pings are answered on the way. Raises
+        NoResponse if the TCP stream ends, or ("malformed") at a frame no server may send: one
+        ``Frame.problem`` finds, a continuation of no message, or a new message that interrupts
+        a fragmented one (RFC 6455 §5.4)."""
         kind = ""
         data = b""
         while True:
-            frame = self.read_frame(timeout_s)
+            frame = self.read_frame(timeout_s, strict=True)
             if frame.opcode == OP_PING:
                 self.send_frame(OP_PONG, frame.payload)
                 continue
@@ -480,7 +599,14 @@ class WebSocketConnection:
                 continue
             if frame.opcode == OP_CLOSE:
                 return close_message(frame.payload)
-            if frame.opcode in (OP_TEXT, OP_BINARY):
+            if frame.opcode == OP_CONTINUATION and not kind:
+                raise frame.malformed("a continuation frame with no message started (§5.4)")
+            if frame.opcode != OP_CONTINUATION and kind:
+                raise frame.malformed(
+                    f"a new data frame within a fragmented {kind} message (§5.4: the "
+                    "fragments of a message MUST NOT be interleaved with another's)"
+                )
+            if frame.opcode != OP_CONTINUATION:
                 kind = "text" if frame.opcode == OP_TEXT else "binary"
             data += frame.payload
             if frame.fin:
@@ -523,6 +649,17 @@ def websocket_handshake(
     response = http.read_response(upgrade=True)
     if response.status != 101:
         return response, None
-    if response.header(b"sec-websocket-accept") != websocket_accept(key):
-        raise NoResponse("closed", response.raw_head)
+    accept = response.header(b"sec-websocket-accept")
+    expected = websocket_accept(key)
+    if accept != expected:
+        got = (
+            "without Sec-WebSocket-Accept"
+            if accept is None
+            else f"with Sec-WebSocket-Accept {accept!r}"
+        )
+        raise NoResponse(
+            "malformed",
+            response.raw_head,
+            f"a 101 {got}, not {expected!r} (RFC 6455 §4.2.2)",
+        )
     return response, WebSocketConnection(http)

@@ -1,10 +1,18 @@
 """Starting the server under test, waiting for it, reading its probes' log, and stopping it.
 
-The command is the user's, with ``{app}``, ``{port}`` and ``{host}`` filled in. It runs in a
-session of its own, so that a server with worker processes is stopped whole; the process we
-started is the group's leader and every signal goes to its PID's group. The probes find their
-event log through ``CONFORMANCE_LOG`` and are importable because the folder holding
-``conformance/`` is put first on ``PYTHONPATH``.
+The command is the user's, with ``{app}``, ``{port}`` and ``{host}`` filled in. It must exec the
+server itself: the process the suite starts is the one it asks to stop, so a wrapper that does
+not pass SIGTERM on (a shell running it as a child, say) hides the server's graceful shutdown.
+
+That process runs in a session of its own, as the leader of a new process group. The graceful
+stop signal goes to the server's own PID (``checks.common.ask_to_stop``), as ``kill``,
+``docker stop`` and systemd deliver it; a server with workers passes it on itself. Cleanup
+(``ServerProcess.kill``) goes to the whole group, workers included. The leader is not reaped
+until that cleanup is done (``Leader``): until then its PID, which is the group's id, cannot be
+reused, so no signal can reach an unrelated process that got the number.
+
+The probes find their event log through ``CONFORMANCE_LOG`` and are importable because the
+folder holding ``conformance/`` is put first on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.02
+TERM_GRACE_S = 5.0  # from SIGTERM to SIGKILL when ``kill`` stops a server still running
+KILL_WAIT_S = 5.0  # the longest ``kill`` waits for the leader to go after SIGKILL
+CAN_PEEK = hasattr(os, "waitid")  # os.waitid: not on macOS before Python 3.13
 
 
 class ServerError(Exception):
@@ -47,6 +58,59 @@ def format_command(template: str, app: str, host: str, port: int) -> list[str]:
     ]
 
 
+def _exit_status(result: os.waitid_result) -> int:
+    """A ``waitid`` result as a ``Popen.returncode``: the exit status, or -signal."""
+    if result.si_code == os.CLD_EXITED:
+        return result.si_status
+    return -result.si_status
+
+
+class Leader(subprocess.Popen[bytes]):
+    """The server's process, left a zombie when it exits until ``reap``.
+
+    ``poll`` and ``wait`` see the exit (and set ``returncode``) with ``os.waitid(WNOWAIT)``,
+    which does not reap: while the leader is unreaped its PID, the id of the server's process
+    group, cannot be reused, so ``os.killpg(pid)`` still reaches the server's workers and
+    nothing else. Where ``os.waitid`` is missing, they reap as ``Popen``'s do (``reaped``).
+    """
+
+    reaped = False
+
+    def poll(self) -> int | None:
+        if not CAN_PEEK or self.reaped:
+            self.reaped = super().poll() is not None
+            return self.returncode
+        if self.returncode is None:
+            try:
+                result = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # reaped behind our back: Popen says 0 then too
+                self.reaped, self.returncode = True, 0
+            else:
+                if result is not None:
+                    self.returncode = _exit_status(result)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not CAN_PEEK or self.reaped:
+            returncode = super().wait(timeout)
+            self.reaped = True
+            return returncode
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (status := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            time.sleep(POLL_S)
+        return status
+
+    def reap(self) -> None:
+        """Reap the leader if it has exited (without waiting); after this, no group signal."""
+        if self.reaped or self.poll() is None:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self.reaped = True
+
+
 class ServerProcess:
     """One running server; ``kill()`` stops it, whatever state it is in."""
 
@@ -68,7 +132,7 @@ class ServerProcess:
         )
         self._output = self.output_path.open("wb")
         try:
-            self.process = subprocess.Popen(
+            self.process = Leader(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=self._output,
@@ -102,8 +166,11 @@ class ServerProcess:
             time.sleep(POLL_S)
 
     def signal(self, name: str = "TERM") -> None:
-        """Send SIG``name`` to the server's process group."""
-        with contextlib.suppress(ProcessLookupError):
+        """Send SIG``name`` to the server's process group (nothing once the leader is reaped:
+        its PID, the group's id, may then be another process's)."""
+        if self.process.reaped:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, getattr(signal, f"SIG{name}"))
 
     def wait_exit(self, timeout_s: float) -> int | None:
@@ -114,16 +181,22 @@ class ServerProcess:
             return None
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.signal("TERM")
-            if self.wait_exit(5.0) is None:
-                self.signal("KILL")
-                self.process.wait(5.0)
-        # Workers of a server whose leader is gone.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self._output.close()
-        self._dir.cleanup()
+        """Stop the server whole, whatever state it is in: SIGTERM to the group if the leader
+        still runs, SIGKILL after ``TERM_GRACE_S``, then SIGKILL to the group for workers that
+        outlived the leader, all before the leader is reaped (where ``os.waitid`` is missing,
+        a leader that exited has been reaped, and its workers get the SIGTERM only). The output
+        file and the temporary folder go whatever happens."""
+        try:
+            if self.process.poll() is None:
+                self.signal("TERM")
+                if self.wait_exit(TERM_GRACE_S) is None:
+                    self.signal("KILL")
+                    self.wait_exit(KILL_WAIT_S)
+            self.signal("KILL")  # workers of a server whose leader is gone
+            self.process.reap()
+        finally:
+            self._output.close()
+            self._dir.cleanup()
 
     # -- talking to it
 

@@ -167,3 +167,165 @@ def test_every_reading_a_check_cites_is_recorded_in_spec() -> None:
             assert check.clause.split(",")[0] in documents, (check.id, check.clause)
         else:
             assert check.clause.startswith(("RFC ", "httplint", "Autobahn")), check.clause
+
+
+def test_verdict_counts_errors_and_stale_expected_failures() -> None:
+    from conformance.framework import ERROR, FAIL, PASS, Check, Outcome, Result
+    from conformance.report import verdict
+    from conformance.runner import Run
+
+    def outcome(check_id: str, status: str) -> Outcome:
+        item = Check(check_id, "http11", "t", "RFC 9112 §1", "MUST", lambda ctx: Result(PASS, ""))
+        return Outcome(item, Result(status, "seen"), 0.0)
+
+    run = Run("cmd", "name", "now", [outcome("a", FAIL), outcome("b", ERROR), outcome("c", PASS)])
+    known = ["a", "b", "c"]
+    assert verdict(run, {"a": "issue 9"}, known) == ["b: error: seen"]
+    problems = verdict(run, {"a": "", "b": "", "c": "", "z": ""}, known)
+    assert problems == [
+        "z: listed as an expected failure but no check has that id",
+        "b: error: seen",
+        "c: listed as an expected failure but passes; remove it",
+    ]
+
+
+# -- the suite's client does not take a malformed answer for a good one
+
+
+def test_client_rejects_a_masked_server_frame() -> None:
+    from conformance.client import OP_TEXT, WebSocketConnection, encode_frame
+
+    frame = encode_frame(OP_TEXT, b"hi", mask=True)  # RFC 6455 §5.1: a server MUST NOT mask
+    with canned(frame, close=False) as connection:
+        raw = WebSocketConnection(connection).read_frame()
+    assert (raw.masked, raw.payload) == (True, b"hi")
+    with canned(frame, close=False) as connection:
+        incoming = WebSocketConnection(connection).receive()
+    assert incoming.kind == "malformed"
+    with canned(frame, close=False) as connection, pytest.raises(NoResponse) as malformed:
+        WebSocketConnection(connection).read_message()
+    assert malformed.value.why == "malformed"
+    assert not malformed.value.ended
+    assert malformed.value.describe().startswith("the server sent a malformed frame")
+    assert "MUST NOT mask" in malformed.value.describe()
+    assert incoming.describe() == malformed.value.describe()
+
+
+def test_client_rejects_rsv_bits_and_a_stray_continuation() -> None:
+    from conformance.client import OP_CONTINUATION, OP_TEXT, WebSocketConnection, encode_frame
+
+    plain = encode_frame(OP_TEXT, b"hi", mask=False)
+    rsv1 = bytes([plain[0] | 0x40]) + plain[1:]  # no extension was negotiated (§5.2)
+    with canned(rsv1, close=False) as connection:
+        assert WebSocketConnection(connection).read_frame().rsv == 0b100
+    with canned(rsv1, close=False) as connection, pytest.raises(NoResponse) as malformed:
+        WebSocketConnection(connection).read_message()
+    assert malformed.value.why == "malformed"
+    assert "RSV bits 100" in malformed.value.describe()
+    stray = encode_frame(OP_CONTINUATION, b"more", mask=False)
+    with canned(stray, close=False) as connection, pytest.raises(NoResponse) as continuation:
+        WebSocketConnection(connection).read_message()
+    assert "no message started" in continuation.value.describe()
+    with canned(plain, close=False) as connection:  # a good frame still reads
+        assert WebSocketConnection(connection).read_message().data == b"hi"
+
+
+@pytest.mark.parametrize("size", [b"+5", b"0x5", b"1_0", b" 5", b"5 ", b"-5", b""])
+def test_client_rejects_a_bad_chunk_size(size: bytes) -> None:
+    reply = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n"
+    )
+    with canned(reply, close=True) as connection:
+        response = connection.read_response()
+    assert (response.complete, response.body) == (False, b"")
+    assert "malformed: chunk size" in response.describe()
+
+
+def test_client_reads_a_chunk_extension_after_whitespace() -> None:
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=b\r\nhello\r\n0\r\n\r\n"
+    with canned(reply, close=False) as connection:
+        response = connection.read_response()
+    assert (response.complete, response.body) == (True, b"hello")
+
+
+@pytest.mark.parametrize("length", [b"+5", b"0x5", b"1_0", b"5, 5", b"-5"])
+def test_client_rejects_a_bad_content_length(length: bytes) -> None:
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nhello"
+    with canned(reply, close=True) as connection:
+        response = connection.read_response()
+    assert not response.complete
+    assert "malformed: Content-Length" in response.describe()
+
+
+@pytest.mark.parametrize(
+    "status_line", [b"HTTP/1.1 OK", b"HTTP/1.1 2000 OK", b"HTTX/1.1 200 OK", b"hello"]
+)
+def test_client_rejects_a_malformed_status_line(status_line: bytes) -> None:
+    reply = status_line + b"\r\nContent-Length: 0\r\n\r\n"
+    with canned(reply, close=True) as connection, pytest.raises(NoResponse) as malformed:
+        connection.read_response()
+    assert malformed.value.why == "malformed"
+    assert malformed.value.describe().startswith("the server sent a malformed status line")
+    assert str(malformed.value) == malformed.value.describe()
+
+
+def test_client_rejects_a_101_with_a_wrong_accept() -> None:
+    from conformance.client import websocket_handshake
+
+    server, client = socket.socketpair()
+
+    def serve() -> None:
+        server.recv(65536)
+        server.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: d3Jvbmc=\r\n\r\n"
+        )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(NoResponse) as malformed:
+            websocket_handshake(client, 0.5)
+    finally:
+        thread.join(5)
+        client.close()
+        server.close()
+    assert malformed.value.why == "malformed"
+    assert "a 101 with Sec-WebSocket-Accept b'd3Jvbmc='" in malformed.value.describe()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_kill_stops_the_workers_of_a_leader_that_exited() -> None:
+    import shlex
+    import time
+
+    from conformance.server import ServerProcess
+
+    code = (
+        "import subprocess, sys; "
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(worker.pid, flush=True)"
+    )
+    server = ServerProcess(
+        f"{sys.executable} -c {shlex.quote(code)} {{app}} {{port}}", "x:y", "127.0.0.1"
+    )
+    folder = Path(server.log_path).parent
+    assert server.wait_exit(10) == 0
+    assert not server.process.reaped  # a zombie still: its PID is still the group's id
+    worker = int(server.output().split()[0])
+
+    def running(pid: int) -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rpartition(")")[2].split()[0] != "Z"
+
+    assert running(worker)
+    server.kill()
+    assert server.process.reaped
+    assert not folder.exists()
+    deadline = time.monotonic() + 5
+    while running(worker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not running(worker)

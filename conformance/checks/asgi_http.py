@@ -986,7 +986,7 @@ def error_response(ctx: Context, path: str, what: str, event: str) -> Result:
     if wait_event(ctx, probe_id, event) is None:
         return failed(f"the probe app was not reached: {response.describe()}")
     if isinstance(response, NoResponse):
-        if response.why == "timeout":
+        if not response.ended:
             return failed(
                 f"the app {what}; then {response.describe()} for {ctx.options.hang_s:g} s"
             )
@@ -1048,7 +1048,7 @@ def cut_response(ctx: Context, path: str, what: str, event: str) -> Result:
             f"the app stopped before it {what} ({app_story(events)}); {response.describe()}"
         )
     if isinstance(response, NoResponse):
-        return verdict(response.why != "timeout", f"the app {what}; {response.describe()}")
+        return verdict(response.ended, f"the app {what}; {response.describe()}")
     observed = f"the app sent a 200 start and 11 bytes with more_body, then {what}; "
     if response.complete:
         return failed(

@@ -90,7 +90,7 @@ def probe_target(path: str, probe_id: str, **params: str) -> str:
 def closed_without_response(reply: Reply) -> TypeGuard[NoResponse]:
     """Whether the server ended the connection (closed or reset it) having sent nothing: the
     answer a check accepts wherever the text lets a server close instead of responding."""
-    return isinstance(reply, NoResponse) and reply.why != "timeout" and not reply.data
+    return isinstance(reply, NoResponse) and reply.ended and not reply.data
 
 
 def connection_ended(state: str) -> bool:
@@ -102,7 +102,7 @@ def connection_ended(state: str) -> bool:
 def knock(server: ServerProcess, target: str, timeout_s: float) -> Response | str:
     """A GET for ``target`` on a new connection, to see whether ``server`` serves at all: its
     response, or in a word what happened instead ("refused", "closed", "reset", "silence",
-    "connect failed (...)")."""
+    "connect failed (...)"), or what was malformed in the answer."""
     try:
         sock = server.connect(timeout_s)
     except ConnectionRefusedError:
@@ -116,6 +116,8 @@ def knock(server: ServerProcess, target: str, timeout_s: float) -> Response | st
             return "reset"
         reply = connection.read_reply()
     if isinstance(reply, NoResponse):
+        if reply.why == "malformed":
+            return reply.describe()
         return "silence" if reply.why == "timeout" else reply.why
     return reply
 

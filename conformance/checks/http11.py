@@ -234,7 +234,7 @@ def keep_alive(ctx: Context) -> Result:
         second = connection.read_reply()
         if is_hello(second):
             return passed("two requests one after the other on one connection: both answered")
-        if says_close and isinstance(second, NoResponse) and second.why != "timeout":
+        if says_close and isinstance(second, NoResponse) and second.ended:
             return passed(
                 "the first response said Connection: close and the server closed: it does not "
                 "keep connections alive, which §9.3 allows when the response says so"
@@ -903,7 +903,7 @@ def header_section_too_large(ctx: Context) -> Result:
         reply = connection.read_reply(timeout_s=ctx.options.io_timeout_s)
     size = f"{len(raw) // 1024} KiB of header fields"
     if isinstance(reply, NoResponse):
-        if reply.why == "timeout":
+        if not reply.ended:
             return failed(f"{size}: {problem or 'sent'}; then {reply.describe()}")
         return passed(
             f"{size}: {problem + '; ' if problem else ''}{reply.describe()} (a 4xx written "

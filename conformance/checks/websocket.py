@@ -165,7 +165,7 @@ def next_frame(ws: WebSocketConnection, deadline: float) -> Frame | Incoming:
     if remaining <= 0:
         return Incoming("silence")
     try:
-        return ws.read_frame(remaining)
+        return ws.read_frame(remaining, strict=True)
     except NoResponse as exc:
         return Incoming.ended(exc)
 
@@ -384,7 +384,7 @@ def expect_not_101(ctx: Context, opened: Opened, probe_id: str, what: str) -> Re
         if opened.response is None:
             assert opened.failure is not None
             observed = f"{what}: {opened.describe()}"
-            return verdict(opened.failure.why != "timeout", observed)
+            return verdict(opened.failure.ended, observed)
         observed = f"{what}: {describe_response(opened.response)}"
         if find_event(ctx.events(probe_id), "http-scope"):
             observed += " (served by the app as plain HTTP)"
@@ -635,7 +635,7 @@ def expect_refusal(opened: Opened, what: str) -> Result:
         if opened.response is None:
             assert opened.failure is not None
             observed = f"{what}: {opened.describe()}"
-            return verdict(opened.failure.why != "timeout", observed)
+            return verdict(opened.failure.ended, observed)
         observed = f"{what}: {describe_response(opened.response)}"
         return verdict(opened.response.status >= 400, observed)
 

@@ -21,14 +21,24 @@ WAIT_S = 5.0  # the longest a probe waits for the server, unless its check names
 
 
 def log(probe: str, event: str, **fields: Any) -> None:
-    """Append one event to the log the suite reads (``CONFORMANCE_LOG``), one JSON line each."""
+    """Append one event to the log the suite reads (``CONFORMANCE_LOG``), one JSON line each.
+
+    Each line is written by one ``os.write`` to a file opened ``O_APPEND``: the kernel appends
+    it whole at the end, so the lines of a server's worker processes and threads, all writing
+    to the one log, never interleave (a buffered file may split a long line into several
+    writes, and another's line can land between them)."""
     path = os.environ.get("CONFORMANCE_LOG")
     if not path:
         return
     record = {"probe": probe, "event": event, "time": time.time(), **fields}
-    line = json.dumps(record, default=repr) + "\n"
-    with open(path, "a", encoding="utf-8") as file:
-        file.write(line)
+    line = (json.dumps(record, default=repr) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+        while written < len(line):  # only if a full disk or a signal cut the write short
+            written += os.write(fd, line[written:])
+    finally:
+        os.close(fd)
 
 
 class Probe:
