@@ -51,6 +51,8 @@ def test_sansio_asgi_passes_the_suite(driver: str, tmp_path: Path) -> None:
         timeout=540,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
+    assert f"Conformance of: sansio-asgi {driver}" in result.stdout
+    assert "passed, 0 failed" in result.stdout
     data = json.loads(report.read_text())
     groups = {item["group"] for item in data["results"]}
     assert groups >= {"http11", "asgi-http", "websocket", "lifespan", "shutdown", "httplint"}
@@ -84,6 +86,23 @@ def test_a_naive_server_is_graded_failing(tmp_path: Path) -> None:
         assert observed[check_id]["status"] == "fail", observed[check_id]
         assert words in observed[check_id]["observed"]
     assert "not conforming: http11.pipelining: fail" in result.stderr
+
+
+def test_results_page_is_rendered_from_the_saved_runs() -> None:
+    from conformance.results import load, render
+
+    runs = load(ROOT / "conformance" / "results")
+    assert {run["name"] for run in runs} >= {
+        "sansio-asyncio",
+        "sansio-selectors",
+        "uvicorn-h11",
+        "uvicorn-httptools",
+        "hypercorn",
+        "daphne",
+        "granian",
+    }
+    page = (ROOT / "conformance" / "RESULTS.md").read_text(encoding="utf-8")
+    assert page == render(runs), "run python -m conformance.results --render-only"
 
 
 def test_expected_failures_name_their_issue() -> None:
