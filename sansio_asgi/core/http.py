@@ -14,8 +14,11 @@ The connection moves through phases, and each phase owns one deadline:
       ▼ timeout            ▼                                ▼ app failure, shutdown
     CLOSING ──peer EOF or linger timeout──▶ CLOSED
 
-A new connection starts in IDLE with the header timeout as its deadline: a client that
-connects and sends nothing is treated like one that trickles its headers.
+A new connection starts in IDLE with the header timeout as its deadline, and one that sends
+nothing by then is closed without a response: browsers open connections ahead of need, and a 408
+on one of those would be taken for the answer to a request that was never sent. Empty lines
+before a request line are dropped in IDLE (RFC 9112 §2.2) and leave the phase and its deadline
+as they were, up to ``max_header_bytes`` of them.
 
 Per cycle, the response side is a table from ``(response state, message type)`` to a handler
 (``_RESPONSE_TABLE``); any pair not in the table is an app error raised from ``send()``.
@@ -25,10 +28,13 @@ first body still gets a clean 500.
 
 The request side never raises: a malformed request becomes an error response with
 ``connection: close`` (h11 supplies the status hint: 400, 431, 501) and the connection closes.
+The response body and the ``RequestRejected`` reason say what was wrong in fixed words
+(``_H11_ERRORS``), never quoting the request: h11's messages quote the offending bytes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -57,7 +63,7 @@ from .responses import (
     http_date,
 )
 from .schema import SPEC
-from .scope import http_scope
+from .scope import http_scope, target_authority
 from .settings import ProtocolSettings
 from .websocket import check_handshake, is_upgrade_to_websocket
 
@@ -68,6 +74,54 @@ CYCLE = "cycle"
 CLOSING = "closing"
 CLOSED = "closed"
 UPGRADED = "upgraded"  # handed over to another protocol (WebSocket)
+
+# RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at
+# least one empty line (CRLF) received prior to the request-line". A bare LF ends a line too
+# (h11 reads it so).
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
+
+# h11's RemoteProtocolError messages for a request (by their start; the rest quotes the bytes it
+# refused) and what the client and the log are told instead. Anything else: "malformed request".
+_H11_ERRORS: tuple[tuple[str, str], ...] = (
+    ("illegal request line", "malformed request line"),
+    ("no request line received", "missing request line"),
+    ("Illegal method characters", "malformed method"),
+    ("Illegal target characters", "malformed request target"),
+    ("illegal header line", "malformed header line"),
+    ("continuation line at start of headers", "malformed header line"),
+    ("Illegal header name", "malformed header name"),
+    ("Illegal header value", "malformed header value"),
+    ("Missing mandatory Host: header", "missing Host header"),
+    ("Found multiple Host: headers", "more than one Host header"),
+    ("bad Content-Length", "malformed Content-Length"),
+    ("conflicting Content-Length headers", "conflicting Content-Length headers"),
+    ("multiple Transfer-Encoding headers", "more than one Transfer-Encoding header"),
+    ("Only Transfer-Encoding: chunked is supported", "unsupported Transfer-Encoding"),
+    ("illegal chunk header", "malformed chunk size line"),
+    ("malformed chunk footer", "chunk data not followed by CRLF"),
+    ("Receive buffer too long", "request head too large"),
+    ("peer closed connection without sending complete message body", "request body cut short"),
+    ("peer unexpectedly closed connection", "connection closed mid-request"),
+    ("Got data when expecting EOF", "data after the last request"),
+)
+# The same messages while a request body is being read: the lines h11 waits for then are a
+# chunk size line or the trailer section.
+_H11_BODY_ERRORS = {
+    "request head too large": "chunk size line or trailer section too large",
+    "malformed header line": "malformed trailer line",
+}
+MALFORMED_REQUEST = "malformed request"
+
+
+def describe_h11_error(message: str, *, in_body: bool = False) -> str:
+    """What ``h11.RemoteProtocolError(message)`` means, in fixed words that quote no input."""
+    for start, description in _H11_ERRORS:
+        if message.startswith(start):
+            if in_body:
+                return _H11_BODY_ERRORS.get(description, description)
+            return description
+    return MALFORMED_REQUEST
+
 
 # Response states of a cycle.
 NOT_STARTED = "not-started"
@@ -157,7 +211,7 @@ class HTTP11Handler:
         self._client = client
         self._server = server
         self._scheme = scheme
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_header_bytes)
+        self._conn = self._new_h11()
         self._cycle: HTTPCycle | None = None
         self.phase = IDLE
         self._deadline: float | None = now + settings.header_timeout_s
@@ -168,6 +222,12 @@ class HTTP11Handler:
         self._body_clock_reset = False
         self._tls = tls
         self._fresh = True  # no request yet on this connection
+        # Empty lines dropped while waiting for this request line; a CR that ended a read.
+        self._empty_line_bytes = 0
+        self._pending_cr = False
+
+    def _new_h11(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self._settings.max_header_bytes)
 
     # ------------------------------------------------------------------ network side
 
@@ -178,12 +238,37 @@ class HTTP11Handler:
         if not data:
             return
         if phase == IDLE:
+            if data[0] in b"\r\n" or self._pending_cr:
+                data = self._skip_empty_lines(data, now)
+                if not data:
+                    return
             self.phase = HEADERS
             self._deadline = now + self._settings.header_timeout_s
         if self._input_closed:
             return
         self._conn.receive_data(data)
         self._process(now)
+
+    def _skip_empty_lines(self, data: bytes, now: float) -> bytes:
+        """Drop the empty lines (CRLF or LF) that start ``data``, with the request line yet to
+        come (RFC 9112 §2.2); return the rest. A CR at the very end waits for the next read to
+        show whether an LF follows; a bare CR is left for h11 to refuse. More than
+        ``max_header_bytes`` of empty lines gets 400, as a head that large would get 431."""
+        if self._pending_cr:
+            self._pending_cr = False
+            data = b"\r" + data
+        match = _EMPTY_LINES.match(data)
+        assert match is not None  # the pattern matches the empty string
+        end = match.end()
+        self._empty_line_bytes += end
+        if self._empty_line_bytes > self._settings.max_header_bytes:
+            self._reject(400, "too many empty lines before the request line", now)
+            return b""
+        rest = data[end:]
+        if rest == b"\r":
+            self._pending_cr = True
+            return b""
+        return rest
 
     def receive_eof(self, now: float) -> None:
         """The client closed its side. ASGI has no half-closed state: the client is gone."""
@@ -253,7 +338,8 @@ class HTTP11Handler:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                self._reject(exc.error_status_hint, str(exc), now)
+                detail = describe_h11_error(str(exc), in_body=self._cycle is not None)
+                self._reject(exc.error_status_hint, detail, now)
                 return
             event_type = type(event)
             if event_type is h11.Data:
@@ -285,7 +371,13 @@ class HTTP11Handler:
     def _begin_cycle(self, request: h11.Request, now: float) -> bool:
         version = request.http_version
         if version[:2] != b"1.":
-            self._reject(505, f"HTTP/{version.decode('ascii')} is not supported", now)
+            self._reject(505, "only HTTP/1.0 and HTTP/1.1 are served", now)
+            return False
+        if request.target[:1] != b"/" and target_authority(request.target) == b"":
+            # RFC 9110 §4.2.1: "A sender MUST NOT generate an "http" URI with an empty host
+            # identifier. A recipient that processes such a URI reference MUST reject it as
+            # invalid."
+            self._reject(400, "absolute-form target without a host", now)
             return False
         full_items = getattr(request.headers, "_full_items", None)
         if full_items is not None:
@@ -311,7 +403,7 @@ class HTTP11Handler:
             elif name in PROXY_HEADERS:
                 proxied = True
         if head_bytes > self._settings.max_header_bytes:
-            self._reject(431, "the request head is too large", now)
+            self._reject(431, "request head too large", now)
             return False
         if has_te and has_cl:
             # RFC 9112 §6.1: a server MAY reject a request with both, and MUST close after.
@@ -357,7 +449,6 @@ class HTTP11Handler:
         if proxied and settings.trusted_proxies is not None:
             client, scheme = client_and_scheme(headers, client, scheme, settings.trusted_proxies)
         cycle.client = client
-        cycle.scope_headers = headers
         cycle.scope = http_scope(
             method=method,
             http_version=http_version,
@@ -369,6 +460,7 @@ class HTTP11Handler:
             root_path=settings.root_path,
             state=settings.state,
         )
+        cycle.scope_headers = cycle.scope["headers"]  # the log's request headers are the app's
         if self._tls is not None:
             cycle.scope["extensions"]["tls"] = dict(self._tls)
         admission = settings.admission
@@ -601,10 +693,21 @@ class HTTP11Handler:
         self._cycle = None
         self.phase = IDLE
         self._deadline = now + self._settings.keep_alive_timeout_s
+        self._empty_line_bytes = 0
         if self._pipeline_waiting:
             self._pipeline_waiting = False
             self._update_reading()
-        if conn.trailing_data[0]:
+        pipelined = conn.trailing_data[0]
+        if pipelined:
+            if pipelined[0] in b"\r\n":
+                # Empty lines after a request (an old client's CRLF after a POST body) are
+                # dropped; the rest goes to a fresh h11 connection, the state it would have
+                # after start_next_cycle, without them.
+                self._conn = self._new_h11()
+                pipelined = self._skip_empty_lines(pipelined, now)
+                if not pipelined:
+                    return
+                self._conn.receive_data(pipelined)
             self.phase = HEADERS
             self._deadline = now + self._settings.header_timeout_s
             self._process(now)

@@ -46,6 +46,7 @@ class ServerProtocol:
         "_server",
         "_settings",
         "_tls",
+        "_writing_paused",
         "_ws",
     )
 
@@ -79,6 +80,7 @@ class ServerProtocol:
         )
         self._handler: HTTP11Handler | WebSocketHandler = self._http
         self._ws: WebSocketHandler | None = None
+        self._writing_paused = False
 
     def _upgrade(
         self,
@@ -100,6 +102,7 @@ class ServerProtocol:
             scheme=self._scheme,
             now=now,
             tls=self._tls,
+            writing_paused=self._writing_paused,
         )
 
     # network side
@@ -110,6 +113,23 @@ class ServerProtocol:
     def receive_eof(self, now: float) -> None:
         """The peer closed its side, or the connection was lost."""
         self._handler.receive_eof(now)
+
+    def writing_paused(self, now: float) -> None:
+        """The bytes written but not yet sent passed ``write_high_water_bytes``.
+
+        Everything the core queues while the client does not read must stay bounded. HTTP/1.1
+        queues output only for the app, whose ``send()`` already waits; WebSocket answers
+        pings and close frames by itself, so it stops reading until writing resumes.
+        """
+        self._writing_paused = True
+        if self._ws is not None:
+            self._ws.set_writing_paused(True, now)
+
+    def writing_resumed(self, now: float) -> None:
+        """The bytes not yet sent fell back below the low-water mark."""
+        self._writing_paused = False
+        if self._ws is not None:
+            self._ws.set_writing_paused(False, now)
 
     def data_to_send(self) -> bytes:
         """Bytes to write, in order; drains the queue."""

@@ -9,11 +9,13 @@ ASGI HTTP spec, "HTTP Connection Scope". The choices where the spec leaves room:
   start with it (a proxy stripped the prefix), it is prepended; when it does, it is kept.
 * ``raw_path`` is the target as received up to the ``?``, never rewritten.
 * ``headers`` keep order, duplicates and values as received, with names lowercased (h11
-  lowercases them as it parses).
+  lowercases them as it parses), except for an absolute-form target: its authority takes the
+  place of the received ``host`` (RFC 9112 §3.2.2).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,6 +36,32 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
             slash = rest.find(b"/")
             raw_path = rest[slash:] if slash >= 0 else b"/"
     return raw_path, query_string
+
+
+# RFC 9112 §3.2.2 absolute-form: scheme "://" authority, the authority ending at the path, the
+# query or a fragment (RFC 3986 §3.2).
+_ABSOLUTE_FORM = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def target_authority(target: bytes) -> bytes | None:
+    """The host and port of an absolute-form target (``http://h:8080/a`` gives ``h:8080``),
+    as sent, without any userinfo; None for a target in any other form."""
+    match = _ABSOLUTE_FORM.match(target)
+    if match is None:
+        return None
+    return match[1].rpartition(b"@")[2]
+
+
+def with_target_host(
+    headers: list[tuple[bytes, bytes]], authority: bytes
+) -> list[tuple[bytes, bytes]]:
+    """RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+    request-target, the origin server MUST ignore the received Host header field (if any) and
+    instead replace it with the host information of the request-target." The received ``host``
+    field gives way to ``authority`` where it stood; with none (HTTP/1.0), ``host`` is added."""
+    if not any(name == b"host" for name, _ in headers):
+        return [*headers, (b"host", authority)]
+    return [(name, authority) if name == b"host" else (name, value) for name, value in headers]
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -63,6 +91,10 @@ def http_scope(
     state: dict[str, Any] | None,
 ) -> dict[str, Any]:
     raw_path, query_string = split_target(target)
+    if target[:1] != b"/":
+        authority = target_authority(target)
+        if authority is not None:
+            headers = with_target_host(headers, authority)
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": ASGI_VERSION.copy(),

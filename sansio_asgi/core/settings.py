@@ -29,7 +29,8 @@ DISCARD_BODY_LIMIT_BYTES = 1024 * 1024
 KEEP_ALIVE_TIMEOUT_S = 5.0
 
 # From the first byte of a request (or the connection's start) to the end of its headers. A
-# client that trickles its headers (slowloris) is cut off with 408. nginx's
+# client that trickles its headers (slowloris) is cut off with 408; a new connection that sent
+# nothing is closed silently, as browsers that open connections ahead of need expect. nginx's
 # client_header_timeout is 60 s; Apache's mod_reqtimeout starts at 20 s.
 HEADER_TIMEOUT_S = 20.0
 
@@ -49,6 +50,21 @@ WS_PING_TIMEOUT_S = 20.0
 # After sending a close frame, how long to wait for the peer's before closing the TCP
 # connection anyway (the websockets library waits 10 s).
 WS_CLOSE_TIMEOUT_S = 5.0
+
+# The most frames one WebSocket message may arrive in; beyond it the connection closes with
+# 1008. Frames cost CPU even when empty, so their number is bounded as well as their bytes.
+# Autobahn's cases 9.3.1 and 9.4.1 send 4 MiB in 64-byte fragments: 65,536 frames.
+WS_MAX_FRAMES_PER_MESSAGE = 128 * 1024
+
+# The most bytes a driver reads from a socket at once. Every reply the core makes to what it
+# reads (a pong per ping, inflated data) is bounded by what one read can hold, so this is part
+# of the resource budget (asyncio's transports read 256 KiB by default).
+READ_SIZE_BYTES = 64 * 1024
+
+# Bytes queued for the client, per connection, above which a driver reports "writing paused"
+# (and an app's send() waits) until they drain below a quarter of it. asyncio's transports use
+# the same default.
+WRITE_HIGH_WATER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +86,9 @@ class ProtocolSettings:
     ws_ping_timeout_s: float | None = WS_PING_TIMEOUT_S
     ws_close_timeout_s: float = WS_CLOSE_TIMEOUT_S
     ws_per_message_deflate: bool = True
+    ws_max_frames_per_message: int = WS_MAX_FRAMES_PER_MESSAGE
+    read_size_bytes: int = READ_SIZE_BYTES
+    write_high_water_bytes: int = WRITE_HIGH_WATER_BYTES
     # Added to every response unless the app sent a header of the same name (--header).
     default_headers: tuple[tuple[bytes, bytes], ...] = ()
     # Peers whose X-Forwarded-*/Forwarded headers are believed; None: proxy headers are off.

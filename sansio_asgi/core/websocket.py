@@ -27,6 +27,7 @@ decides: which subprotocol and extensions, when to ping, which close code, what 
 from __future__ import annotations
 
 import binascii
+import zlib
 from base64 import b64decode
 from collections import deque
 from collections.abc import MutableMapping
@@ -76,14 +77,22 @@ MAX_CLOSE_REASON_BYTES = 123
 
 
 class _PerMessageDeflate(PerMessageDeflate):
-    """wsproto's permessage-deflate, with control frames kept out of its inflate state.
+    """wsproto's permessage-deflate, with a bounded inflater and control frames kept apart.
 
-    RFC 6455 §5.4 lets a ping or pong come between the fragments of a message. wsproto 1.3
-    treats the control frame's end as the end of the compressed message and forgets that the
-    rest is compressed (python-hyper/wsproto#205); here control frames pass untouched.
+    * A few KiB of deflate can inflate to gigabytes. Each compressed message inflates into at
+      most ``max_message_bytes`` + 1 bytes (zlib's ``max_length``): one byte more means the
+      message is too big, and the connection closes with 1009 before anything larger exists.
+    * RFC 6455 §5.4 lets a ping or pong come between the fragments of a message. wsproto 1.3
+      treats the control frame's end as the end of the compressed message and forgets that the
+      rest is compressed (python-hyper/wsproto#205); here control frames pass untouched.
     """
 
     _in_control = False
+
+    def __init__(self, max_message_bytes: int) -> None:
+        super().__init__()
+        self._max_message_bytes = max_message_bytes
+        self._inflated_bytes = 0  # of the message being received
 
     def frame_inbound_header(
         self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
@@ -97,15 +106,40 @@ class _PerMessageDeflate(PerMessageDeflate):
         return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
-        if self._in_control:
+        if self._in_control or not self._inbound_compressed:
             return data
-        return super().frame_inbound_payload_data(proto, data)
+        return self._inflate(data)
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
         if self._in_control:
             self._in_control = False
             return None
-        return super().frame_inbound_complete(proto, fin)
+        if not fin:
+            return None
+        if not self._inbound_compressed:
+            return super().frame_inbound_complete(proto, fin)
+        # RFC 7692 §7.2.2: the sender removed the empty block's tail; put it back and inflate.
+        tail = self._inflate(b"\x00\x00\xff\xff")
+        self._inflated_bytes = 0
+        if type(tail) is CloseReason:
+            return tail
+        if self.client_no_context_takeover:
+            self._decompressor = None
+        self._inbound_compressed = None
+        return tail
+
+    def _inflate(self, data: bytes) -> bytes | CloseReason:
+        decompressor = self._decompressor
+        assert decompressor is not None
+        room = self._max_message_bytes - self._inflated_bytes
+        try:
+            inflated = decompressor.decompress(data, room + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated_bytes += len(inflated)
+        if len(inflated) > room or decompressor.unconsumed_tail:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
 
 
 def _tokens(values: list[bytes]) -> list[bytes]:
@@ -223,6 +257,7 @@ class WebSocketHandler:
         scheme: str,
         now: float,
         tls: dict[str, Any] | None = None,
+        writing_paused: bool = False,
     ) -> None:
         self._settings = settings
         self._h11 = conn
@@ -234,8 +269,10 @@ class WebSocketHandler:
         self._early: list[bytes] = []  # bytes that arrived before the app accepted
         self._early_bytes = 0
         self._reading_paused = False
-        self._partial: list[bytes | str] = []
-        self._partial_bytes = 0
+        self._writing_paused = writing_paused
+        # A fragmented message being joined (None between messages), and its frame count.
+        self._partial: bytearray | None = None
+        self._partial_frames = 0
         self._next_ping_at: float | None = None
         self._pong_deadline: float | None = None
         self._close_deadline: float | None = None
@@ -366,26 +403,46 @@ class WebSocketHandler:
                 self._schedule_ping(now)
 
     def _message_part(self, event: Message[Any], now: float) -> None:
+        """A piece of a message: a whole message (the common case) is delivered as it came;
+        the pieces of a fragmented one are joined in one growing buffer, so a message costs
+        its bytes, whatever number of frames it arrived in. The limits count UTF-8 bytes."""
         data = event.data
-        self._partial.append(data)
-        # The limit is in bytes: a text part counts its UTF-8 length.
-        self._partial_bytes += len(data.encode("utf-8") if type(data) is str else data)
-        if self._partial_bytes > self._settings.ws_max_size_bytes:
-            self._partial.clear()
-            self._partial_bytes = 0
+        is_text = type(event) is TextMessage
+        partial = self._partial
+        if partial is None and event.message_finished:
+            size = len(data) if not is_text or data.isascii() else len(data.encode("utf-8"))
+            if size > self._settings.ws_max_size_bytes:
+                self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
+                return
+            message: dict[str, Any] = (
+                {"type": "websocket.receive", "text": data}
+                if is_text
+                else {"type": "websocket.receive", "bytes": bytes(data)}
+            )
+            self._deliver(message, size)
+            return
+        if partial is None:
+            partial = self._partial = bytearray()
+        partial += data.encode("utf-8") if is_text else data
+        if event.frame_finished:
+            self._partial_frames += 1
+        too_big = len(partial) > self._settings.ws_max_size_bytes
+        too_many = self._partial_frames > self._settings.ws_max_frames_per_message
+        if too_big or too_many or event.message_finished:
+            self._partial = None
+            self._partial_frames = 0
+        if too_big:
             self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
-            return
-        if not event.message_finished:
-            return
-        parts, self._partial = self._partial, []
-        size, self._partial_bytes = self._partial_bytes, 0
-        if type(event) is TextMessage:
-            text = parts[0] if len(parts) == 1 else "".join(parts)  # type: ignore[arg-type]
-            message: dict[str, Any] = {"type": "websocket.receive", "text": text}
-        else:
-            payload = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)  # type: ignore[arg-type]
-            message = {"type": "websocket.receive", "bytes": payload}
-        self._deliver(message, size)
+        elif too_many:
+            self._start_close(CloseReason.POLICY_VIOLATION, "too many fragments", now)
+        elif event.message_finished:
+            size = len(partial)
+            if is_text:
+                # wsproto has checked the UTF-8 frame by frame (1007 otherwise).
+                message = {"type": "websocket.receive", "text": partial.decode("utf-8")}
+            else:
+                message = {"type": "websocket.receive", "bytes": bytes(partial)}
+            self._deliver(message, size)
 
     def _close_received(self, event: CloseConnection, now: float) -> None:
         ws = self._ws
@@ -427,14 +484,23 @@ class WebSocketHandler:
             cycle.incoming_bytes = 0
         self._deliver({"type": "websocket.disconnect", "code": int(code), "reason": reason}, 0)
 
+    def set_writing_paused(self, paused: bool, now: float) -> None:
+        """The driver's unsent output passed its high-water mark (or drained): pongs and close
+        frames are answers to what is read, so reading stops while the client does not read."""
+        self._writing_paused = paused
+        self._update_reading()
+
     def _update_reading(self) -> None:
+        """Read while the app keeps up and the client reads what is sent; once closing, read
+        (and drop) until the peer closes."""
         high_water = self._settings.body_buffer_high_water_bytes
         buffered = self._early_bytes + self._cycle.incoming_bytes
+        closing = self.phase in (CLOSING, CLOSED)
         if self._reading_paused:
-            if buffered <= high_water // 2 or self.phase in (CLOSING, CLOSED):
+            if closing or (buffered <= high_water // 2 and not self._writing_paused):
                 self._reading_paused = False
                 self._events.append(RESUME_READING)
-        elif buffered > high_water and self.phase not in (CLOSING, CLOSED):
+        elif not closing and (buffered > high_water or self._writing_paused):
             self._reading_paused = True
             self._events.append(PAUSE_READING)
 
@@ -516,7 +582,7 @@ class WebSocketHandler:
         if subprotocol is not None:
             response_headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
         if self._settings.ws_per_message_deflate and cycle.extension_offers:
-            deflate = _PerMessageDeflate()
+            deflate = _PerMessageDeflate(self._settings.ws_max_size_bytes)
             accepted = server_extensions_handshake(cycle.extension_offers, [deflate])
             if accepted is not None:
                 response_headers.append((b"sec-websocket-extensions", accepted))

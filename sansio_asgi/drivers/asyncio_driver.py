@@ -17,12 +17,20 @@ The timer is lazy: one ``call_at`` handle per connection, re-armed only when the
 deadline moves *earlier*. When it fires early (the deadline moved later), ``handle_timer`` does
 nothing and ``_flush`` arms it again for the new deadline.
 
+A connection is a ``BufferedProtocol``: the transport reads into the connection's own buffer of
+``read_size_bytes``, the size the core's resource budget assumes (asyncio would read 256 KiB).
+A write that fails (the peer reset the connection) closes the transport at once but reports
+``connection_lost`` only on a later turn of the loop; an app that streams without awaiting
+anything else would never see that turn, so ``send()`` checks the transport first and tells
+the core the client has gone: the next ``send()`` raises ``ClientDisconnected``.
+
 The selectors driver (``selectors_driver.py``) has the same sections in the same order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import time
@@ -45,6 +53,16 @@ from . import call_app
 from .sockets import TLS, peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
+
+# accept() errors that mean "out of a resource" (file descriptors, buffers): accepting again at
+# once would fail the same way and spin, so the listener rests for this long.
+ACCEPT_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_BACKOFF_S = 0.5
+
+# An app's send() that finds room in the write buffer returns without giving the loop a turn;
+# after this many such sends in a row it yields once, so a streaming app cannot starve the
+# other connections (nor the callback that tells it its TLS peer has gone).
+EAGER_SENDS_BEFORE_YIELD = 4
 
 
 # ---------------------------------------------------------------------- the driver
@@ -69,6 +87,7 @@ class AsyncioDriver:
         self.tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[socket.socket] = []
         self._accepting: set[asyncio.Task[None]] = set()
+        self._accept_resting: dict[socket.socket, asyncio.TimerHandle] = {}
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self.stopping = False
@@ -88,15 +107,38 @@ class AsyncioDriver:
         for _ in range(64):
             try:
                 sock, _ = listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: log and try again on the next event
-                error_log.warning("accept() failed: %s", exc)
+            except OSError as exc:
+                if exc.errno in ACCEPT_RESOURCE_ERRORS:
+                    self._rest_listener(listener, exc)
+                else:
+                    error_log.warning("accept() failed: %s", exc)
                 return
             sock.setblocking(False)
             task = loop.create_task(self._connect(sock))
             self._accepting.add(task)
             task.add_done_callback(self._accepting.discard)
+
+    def _rest_listener(self, listener: socket.socket, exc: OSError) -> None:
+        """Stop accepting on ``listener`` for ``ACCEPT_BACKOFF_S``; connections already open
+        are served meanwhile. Logged once per rest."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(listener.fileno())
+        self._accept_resting[listener] = loop.call_later(
+            ACCEPT_BACKOFF_S, self._resume_accepting, listener
+        )
+        error_log.warning(
+            "accept() failed: %s; not accepting for %gs (open connections: %d)",
+            exc,
+            ACCEPT_BACKOFF_S,
+            len(self.connections),
+        )
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        del self._accept_resting[listener]
+        if listener in self._listeners:
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept, listener)
 
     async def _connect(self, sock: socket.socket) -> None:
         try:
@@ -114,6 +156,9 @@ class AsyncioDriver:
         for sock in self._listeners:
             loop.remove_reader(sock.fileno())
         self._listeners.clear()
+        for handle in self._accept_resting.values():
+            handle.cancel()
+        self._accept_resting.clear()
         if self._accepting:
             await asyncio.wait(list(self._accepting))
 
@@ -155,8 +200,9 @@ class AsyncioDriver:
 # ---------------------------------------------------------------------- one connection
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.BufferedProtocol):
     __slots__ = (
+        "buffer",
         "core",
         "driver",
         "loop",
@@ -184,6 +230,7 @@ class _Connection(asyncio.Protocol):
         self.timer_at = 0.0
         self.trace = trace_enabled()
         self.peer = "-"
+        self.buffer = memoryview(bytearray(driver.settings.read_size_bytes))
 
     # network side
 
@@ -194,6 +241,7 @@ class _Connection(asyncio.Protocol):
         client, server = peer_addresses(sock) if sock is not None else (None, None)
         if sock is not None:
             set_nodelay(sock)
+        transport.set_write_buffer_limits(high=self.driver.settings.write_high_water_bytes)
         tls = self.driver.tls
         ssl_object = transport.get_extra_info("ssl_object") if tls is not None else None
         self.core = ServerProtocol(
@@ -214,6 +262,12 @@ class _Connection(asyncio.Protocol):
         if self.driver.stopping:
             self.core.shutdown(time.time())
         self._flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.trace:
@@ -239,11 +293,25 @@ class _Connection(asyncio.Protocol):
         self.driver._connection_closed(self)
 
     def pause_writing(self) -> None:
+        # Called from inside transport.write(), so from _flush, which acts on the core's
+        # events right after the write.
         self.write_paused = True
+        self.core.writing_paused(time.time())
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.core.writing_resumed(time.time())
+        self._flush()
         self._release_writers()
+
+    def check_transport(self) -> None:
+        """A failed write closed the transport and ``connection_lost`` has not run yet: the
+        client has gone, and the core hears it now (no write is tried on a closed transport,
+        so the reset is never logged per write)."""
+        if not self.lost and self.transport.is_closing():
+            self.lost = True
+            self.core.receive_eof(time.time())
+            self._flush()
 
     def shutdown(self, now: float) -> None:
         self.core.shutdown(now)
@@ -338,12 +406,13 @@ class _Connection(asyncio.Protocol):
 class _AppRun:
     """``receive`` and ``send`` for one cycle."""
 
-    __slots__ = ("connection", "cycle", "waiter")
+    __slots__ = ("connection", "cycle", "eager_sends", "waiter")
 
     def __init__(self, connection: _Connection, cycle: Cycle) -> None:
         self.connection = connection
         self.cycle = cycle
         self.waiter: asyncio.Future[None] | None = None
+        self.eager_sends = 0
 
     async def receive(self) -> dict[str, Any]:
         connection = self.connection
@@ -355,6 +424,7 @@ class _AppRun:
                     trace_message(connection.peer, "<", message)
                 return message
             self.waiter = connection.loop.create_future()
+            self.eager_sends = 0
             await self.waiter
 
     def wake(self) -> None:
@@ -366,7 +436,14 @@ class _AppRun:
         connection = self.connection
         if connection.trace:
             trace_message(connection.peer, ">", message)
+        connection.check_transport()
         connection.core.message_from_app(self.cycle, message, time.time())
         connection._flush()
         if connection.write_paused and not connection.lost:
+            self.eager_sends = 0
             await connection.wait_writable()
+        else:
+            self.eager_sends += 1
+            if self.eager_sends >= EAGER_SENDS_BEFORE_YIELD:
+                self.eager_sends = 0
+                await asyncio.sleep(0)

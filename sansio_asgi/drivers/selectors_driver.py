@@ -16,9 +16,15 @@ byte to a wake-up socketpair that the I/O thread selects on; the I/O thread answ
 
 Per connection the loop is the asyncio driver's: after every call into the core, ``_flush``
 writes ``data_to_send()``, acts on ``events_received()`` and re-arms the timer. Output waits in
-a per-connection buffer; an app's ``send()`` is answered only once that buffer is below its
-high-water mark, so a client that reads slowly slows the app down. The core's
-``PauseReading``/``ResumeReading`` take the socket out of, and back into, the read set.
+a per-connection buffer; above its high-water mark the core hears "writing paused" and an app's
+``send()`` is answered only once the buffer has drained below the low-water mark, so a client
+that reads slowly slows the app down. The core's ``PauseReading``/``ResumeReading`` take the
+socket out of, and back into, the read set.
+
+Timers live in one heap of ``(deadline, seq, owner)`` entries. An owner (a connection, or a
+listener resting after ``EMFILE``) keeps its own ``timer_at``; an entry whose deadline is not
+its owner's ``timer_at`` is stale and skipped, and the heap is rebuilt without stale entries
+whenever they outnumber the live ones, so a closed connection is collectable at once.
 
 The sections and names follow ``asyncio_driver.py``.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import heapq
 import itertools
 import logging
@@ -56,10 +63,13 @@ from .sockets import TLS, peer_addresses, set_nodelay
 
 error_log = logging.getLogger("sansio_asgi.error")
 
-READ_SIZE = 64 * 1024
-# An app's send() waits while more than this is queued for a connection's socket; asyncio's
-# transports use the same default high-water mark.
-WRITE_HIGH_WATER_BYTES = 64 * 1024
+# accept() errors that mean "out of a resource" (file descriptors, buffers): accepting again at
+# once would fail the same way and spin, so the listener rests for this long.
+ACCEPT_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_BACKOFF_S = 0.5
+
+# The heap is rebuilt when it holds more than this many entries beyond twice the live owners.
+TIMER_HEAP_SLACK = 64
 
 
 # ---------------------------------------------------------------------- the driver
@@ -89,7 +99,7 @@ class SelectorsDriver:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._timers: list[tuple[float, int, _Connection]] = []
+        self._timers: list[tuple[float, int, _Connection | _Acceptor]] = []
         self._timer_seq = itertools.count()
         self._running = False
         self._thread: threading.Thread | None = None
@@ -198,15 +208,24 @@ class SelectorsDriver:
             if timers:
                 now = time.time()
                 while timers and timers[0][0] <= now:
-                    _, _, connection = heapq.heappop(timers)
-                    connection.on_timer(now)
+                    deadline, _, owner = heapq.heappop(timers)
+                    if owner.timer_at == deadline:
+                        owner.on_timer(now)
 
-    def schedule(self, connection: _Connection, deadline: float) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._timer_seq), connection))
+    def schedule(self, owner: _Connection | _Acceptor, deadline: float) -> None:
+        """Call ``owner.on_timer(now)`` at ``deadline``, unless ``owner.timer_at`` changes."""
+        owner.timer_at = deadline
+        timers = self._timers
+        heapq.heappush(timers, (deadline, next(self._timer_seq), owner))
+        if len(timers) > 2 * (len(self.connections) + len(self._listeners)) + TIMER_HEAP_SLACK:
+            timers[:] = [entry for entry in timers if entry[2].timer_at == entry[0]]
+            heapq.heapify(timers)
 
     def _io_stop_accepting(self) -> None:
+        registered = self.selector.get_map()
         for sock in self._listeners:
-            self.selector.unregister(sock)
+            if sock in registered:  # not while resting: its timer finds it gone
+                self.selector.unregister(sock)
         self._listeners.clear()
 
     def _io_shutdown_connections(self) -> None:
@@ -230,22 +249,44 @@ def _reject(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 class _Acceptor:
-    __slots__ = ("driver", "sock")
+    __slots__ = ("driver", "sock", "timer_at")
 
     def __init__(self, driver: SelectorsDriver, sock: socket.socket) -> None:
         self.driver = driver
         self.sock = sock
+        self.timer_at: float | None = None  # resting until then (see _rest)
 
     def __call__(self, mask: int) -> None:
         for _ in range(64):  # accept a burst, then let the other sockets have a turn
             try:
                 client_sock, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: log and try again on the next event
-                error_log.warning("accept() failed: %s", exc)
+            except OSError as exc:
+                if exc.errno in ACCEPT_RESOURCE_ERRORS:
+                    self._rest(exc)
+                else:
+                    error_log.warning("accept() failed: %s", exc)
                 return
             _Connection(self.driver, client_sock)
+
+    def _rest(self, exc: OSError) -> None:
+        """Stop accepting for ``ACCEPT_BACKOFF_S``; connections already open are served
+        meanwhile. Logged once per rest."""
+        driver = self.driver
+        driver.selector.unregister(self.sock)
+        driver.schedule(self, time.time() + ACCEPT_BACKOFF_S)
+        error_log.warning(
+            "accept() failed: %s; not accepting for %gs (open connections: %d)",
+            exc,
+            ACCEPT_BACKOFF_S,
+            len(driver.connections),
+        )
+
+    def on_timer(self, now: float) -> None:
+        self.timer_at = None
+        if self.sock in self.driver._listeners:
+            self.driver.selector.register(self.sock, selectors.EVENT_READ, self)
 
 
 # ---------------------------------------------------------------------- one connection
@@ -269,6 +310,7 @@ class _Connection:
         "trace",
         "want_close",
         "want_eof",
+        "write_paused",
         "write_waiters",
     )
 
@@ -282,6 +324,7 @@ class _Connection:
         self.lost = False
         self.want_eof = False
         self.want_close = False
+        self.write_paused = False
         self.write_waiters: list[asyncio.Future[None]] = []
         self.timer_at: float | None = None
         self.interest = selectors.EVENT_READ
@@ -347,7 +390,7 @@ class _Connection:
     def _read_some(self) -> None:
         sock = self.sock
         try:
-            data = sock.recv(READ_SIZE)
+            data = sock.recv(self.driver.settings.read_size_bytes)
             if isinstance(sock, ssl.SSLSocket):
                 # Decrypted bytes TLS already holds do not wake select(): take them now.
                 while data and sock.pending():
@@ -370,7 +413,7 @@ class _Connection:
             try:
                 sent = self.sock.send(self.out)
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                return
+                sent = 0  # the socket is full: wait until it is writable again
             except OSError:
                 self._connection_lost()
                 return
@@ -383,9 +426,24 @@ class _Connection:
                 self.want_eof = False
                 with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_WR)
-        if len(self.out) <= WRITE_HIGH_WATER_BYTES:
-            self._release_writers()
         self._update_interest()
+        self._update_write_pause()
+
+    def _update_write_pause(self) -> None:
+        """Tell the core when the unsent output passes the high-water mark, and when it has
+        drained below a quarter of it; an app's ``send()`` waits in between."""
+        high_water = self.driver.settings.write_high_water_bytes
+        if self.write_paused:
+            if len(self.out) <= high_water // 4 or self.lost:
+                self.write_paused = False
+                self._release_writers()
+                if not self.lost:
+                    self.core.writing_resumed(time.time())
+                    self._flush()
+        elif len(self.out) > high_water and not self.lost:
+            self.write_paused = True
+            self.core.writing_paused(time.time())
+            self._flush()
 
     def _connection_lost(self) -> None:
         if self.lost:
@@ -407,6 +465,7 @@ class _Connection:
             self.driver.selector.unregister(self.sock)
             self.interest = 0
         self.sock.close()
+        self.write_paused = False
         self._release_writers()
         self.timer_at = None
         self.driver._connection_closed(self)
@@ -486,12 +545,9 @@ class _Connection:
             and not self.lost
             and (self.timer_at is None or deadline < self.timer_at)
         ):
-            self.timer_at = deadline
             self.driver.schedule(self, deadline)
 
     def on_timer(self, now: float) -> None:
-        if self.lost or self.timer_at is None or now < self.timer_at:
-            return  # a stale heap entry: the connection closed or re-armed earlier
         self.timer_at = None
         self.core.handle_timer(now)
         self._flush()
@@ -543,7 +599,7 @@ class _Connection:
             self.driver.loop.call_soon_threadsafe(_reject, future, exc)
             return
         self._flush()
-        if len(self.out) > WRITE_HIGH_WATER_BYTES and not self.lost:
+        if self.write_paused and not self.lost:
             self.write_waiters.append(future)
         else:
             self.driver.loop.call_soon_threadsafe(_resolve, future, None)
