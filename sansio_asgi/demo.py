@@ -1,7 +1,8 @@
 """The built-in demo app: a page showing the request exactly as the app received it.
 
 Served when no app is given. GET shows the scope; the form POSTs a body, which is shown too.
-``?format=json`` returns the same as JSON.
+``?format=json`` returns the same as JSON. A WebSocket is accepted and every message, text or
+bytes, is sent back until the client leaves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ Below is the request as an ASGI app sees it.</p>
 <h2>scope</h2><pre>{scope}</pre>
 <h2>body ({length} bytes)</h2><pre>{body}</pre>
 <form method="post"><input name="message" value="hello"> <button>POST it</button></form>
+<p>A WebSocket opened to this server sends back every message it receives.</p>
 </body></html>
 """
 
@@ -46,8 +48,11 @@ async def demo_app(scope: Any, receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _echo(receive, send)
+        return
     if scope["type"] != "http":
-        raise ValueError(f"the demo app serves http only, not {scope['type']!r}")
+        raise ValueError(f"the demo app serves http and websocket, not {scope['type']!r}")
     chunks = []
     more_body = True
     while more_body:
@@ -79,3 +84,19 @@ async def demo_app(scope: Any, receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _echo(receive: Any, send: Any) -> None:
+    """Accept, then send back each message as it came, text as text and bytes as bytes."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})

@@ -12,6 +12,11 @@ Drivers also log their traffic at the ``TRACE`` level (below ``DEBUG``, like uvi
 went to the client (or came out of the app's ``send()``). When trace is off each helper is one
 ``isEnabledFor`` check; drivers can cache ``trace_enabled()`` per connection and skip the call.
 
+A client can send bad requests as fast as it likes, so the WARNING for a rejected request is
+rate-limited (``RejectedRequestLog``): at most ``REJECTED_WARNINGS_PER_INTERVAL`` lines per
+``REJECTED_WARNINGS_INTERVAL_S`` per process; the rest are counted and summed up in one line when
+the interval has passed or at shutdown (``flush``).
+
 Every piece of text the client controls (target, headers, bodies, a forwarded client address)
 is escaped before it reaches a log line, so a request cannot forge or split log lines, nor
 smuggle terminal escape sequences. Colors are added by ``DefaultFormatter`` on the console
@@ -30,9 +35,11 @@ import importlib
 import json
 import logging
 import logging.config
+import math
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
@@ -316,6 +323,78 @@ class DefaultFormatter(logging.Formatter):
 
 # -- reporting core events --------------------------------------------------------------------
 
+# A client that floods the server with bad requests must not flood its log: this many WARNING
+# lines per interval, then one line with the count of the rest.
+REJECTED_WARNINGS_PER_INTERVAL = 10
+REJECTED_WARNINGS_INTERVAL_S = 60.0
+
+
+class RejectedRequestLog:
+    """The ``Invalid HTTP request`` warnings: at most ``limit`` per ``interval_s``.
+
+    An interval starts with the first rejection logged after a quiet spell. Rejections beyond
+    ``limit`` in it are counted, and the count is logged when the next rejection comes after
+    the interval, or by ``flush`` (at shutdown). ``clock`` is monotonic seconds. Drivers report
+    from their own threads, so a lock keeps the counts whole.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = REJECTED_WARNINGS_PER_INTERVAL,
+        interval_s: float = REJECTED_WARNINGS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.interval_s = interval_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._started_at: float | None = None  # of the current interval
+        self._logged = 0
+        self._suppressed = 0
+
+    def log(self, event: RequestRejected) -> None:
+        with self._lock:
+            now = self.clock()
+            started_at = self._started_at
+            if started_at is None or now - started_at >= self.interval_s:
+                self._summarize(now)
+                self._started_at = now
+            if self._logged >= self.limit:
+                self._suppressed += 1
+                return
+            self._logged += 1
+        error_log.warning(
+            "Invalid HTTP request from %s: %d %s",
+            _escape_text(format_client(event.client)),
+            event.status,
+            _escape_text(event.reason),
+        )
+
+    def flush(self) -> None:
+        """Log the count of rejections not logged so far, and start afresh."""
+        with self._lock:
+            self._summarize(self.clock())
+            self._started_at = None
+
+    def _summarize(self, now: float) -> None:
+        if self._suppressed and self._started_at is not None:
+            error_log.warning(
+                "%d more invalid requests were not logged in the last %ds",
+                self._suppressed,
+                max(1, math.ceil(now - self._started_at)),
+            )
+        self._logged = 0
+        self._suppressed = 0
+
+
+rejected_requests = RejectedRequestLog()  # what report() uses
+
+
+def flush() -> None:
+    """Log what is still held back: the count of invalid requests not logged (at shutdown)."""
+    rejected_requests.flush()
+
 
 def report(event: Event) -> None:
     """Log one fact event from the core."""
@@ -325,12 +404,7 @@ def report(event: Event) -> None:
             # a custom formatter or filter can use its fields.
             access_log.info("%s", _access_formatter.format(event), extra={"event": event})
     elif type(event) is RequestRejected:
-        error_log.warning(
-            "Invalid HTTP request from %s: %d %s",
-            _escape_text(format_client(event.client)),
-            event.status,
-            _escape_text(event.reason),
-        )
+        rejected_requests.log(event)
     elif type(event) is AppMisbehaved:
         error_log.error("%s", _escape_text(event.reason))
 

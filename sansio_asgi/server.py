@@ -35,6 +35,7 @@ from .drivers import driver_class
 from .drivers.asyncio_driver import AsyncioDriver
 from .drivers.selectors_driver import SelectorsDriver
 from .drivers.sockets import TLS, bind_socket, bind_unix_socket, display_url, socket_from_fd
+from .logs import flush as flush_logs
 from .logs import report
 
 error_log = logging.getLogger("sansio_asgi.error")
@@ -58,6 +59,8 @@ class Server:
         self._lifespan: _LifespanRun | None = None
         self._force_close: asyncio.Future[None] | None = None
         self._max_requests: int | None = None
+        # A supervised worker handles SIGTERM only: its supervisor relays Ctrl+C.
+        self.handled_signals: tuple[signal.Signals, ...] = HANDLED_SIGNALS
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve until ``request_stop()``, SIGINT or SIGTERM."""
@@ -113,8 +116,9 @@ class Server:
 
     def _bind(self) -> socket.socket:
         config = self.config
-        if config.fd is not None:
-            return socket_from_fd(config.fd)
+        fd = config.listen_fd()
+        if fd is not None:
+            return socket_from_fd(fd)
         if config.uds is not None:
             return bind_unix_socket(config.uds, backlog=config.backlog)
         return bind_socket(config.host, config.port, backlog=config.backlog)
@@ -131,7 +135,7 @@ class Server:
             await driver.stop_accepting()
             for sock in self.sockets:
                 sock.close()
-            if self.config.uds is not None and self.config.fd is None:
+            if self.config.uds is not None and self.config.listen_fd() is None:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.uds)
             driver.shutdown_connections()
@@ -143,6 +147,7 @@ class Server:
                 )
             await driver.close()
             self._driver = None
+            flush_logs()  # the count of invalid requests the rate limit kept out of the log
         if self._lifespan is not None:
             await self._lifespan.shutdown(self.config.timeout_lifespan_shutdown)
             self._lifespan = None
@@ -169,13 +174,15 @@ class Server:
         if type(event) is ResponseCompleted and self._max_requests is not None:
             self.served_requests += 1
             if self.served_requests == self._max_requests and self._loop is not None:
-                error_log.warning(
-                    "Maximum request limit of %d reached; shutting down", self._max_requests
-                )
-                self._loop.call_soon_threadsafe(self._stop_once)
+                self._loop.call_soon_threadsafe(self.retire)
 
-    def _stop_once(self) -> None:
+    def retire(self) -> None:
+        """``--limit-max-requests`` was reached (on the loop's thread): stop. A supervised worker
+        overrides this to have its replacement started first, so capacity never drops."""
         if not self.should_exit:
+            error_log.warning(
+                "Maximum request limit of %d reached; shutting down", self._max_requests
+            )
             self.request_stop()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
@@ -183,7 +190,7 @@ class Server:
             return lambda: None
         loop = asyncio.get_running_loop()
         installed = []
-        for sig in HANDLED_SIGNALS:
+        for sig in self.handled_signals:
             try:
                 loop.add_signal_handler(sig, self.request_stop)
                 installed.append(sig)

@@ -29,10 +29,12 @@ from sansio_asgi.logs import (
     TRACE,
     AccessFormatter,
     DefaultFormatter,
+    RejectedRequestLog,
     access_log,
     configure_logging,
     error_log,
     escape,
+    flush,
     format_client,
     format_log_time,
     load_log_config,
@@ -54,8 +56,11 @@ def logging_state() -> Iterator[None]:
     loggers += [access_log, logging.getLogger()]
     saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
     formatter = logs._access_formatter
+    rejected = logs.rejected_requests
+    logs.rejected_requests = RejectedRequestLog()  # no earlier test's rejections count here
     yield
     logs._access_formatter = formatter
+    logs.rejected_requests = rejected
     for logger, handlers, level, propagate, disabled in saved:
         for handler in logger.handlers:
             if handler not in handlers:
@@ -327,6 +332,108 @@ def test_rejected_and_misbehaved_are_escaped(captured: io.StringIO) -> None:
         r"ERROR app sent\nnonsense",
         "WARNING Invalid HTTP request from -: 431 too big",
     ]
+
+
+# -- rejected requests are rate-limited -------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rejected(n: int) -> RequestRejected:
+    return RequestRejected(client=("10.0.0.1", n), status=400, reason="malformed request line")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    clock = Clock()
+    logs.rejected_requests = RejectedRequestLog(limit=10, interval_s=60.0, clock=clock)
+    return clock
+
+
+def warning_lines(captured: io.StringIO) -> list[str]:
+    return captured.getvalue().splitlines()
+
+
+def test_at_most_ten_rejections_a_minute_are_logged(captured: io.StringIO, clock: Clock) -> None:
+    for n in range(25):
+        report(rejected(n))
+        clock.now += 1.0
+    lines = warning_lines(captured)
+    assert lines == [
+        f"WARNING Invalid HTTP request from 10.0.0.1:{n}: 400 malformed request line"
+        for n in range(10)
+    ]
+
+
+def test_the_rest_are_counted_and_summed_up_when_the_interval_rolls_over(
+    captured: io.StringIO, clock: Clock
+) -> None:
+    for n in range(25):
+        report(rejected(n))
+        clock.now += 0.5
+    clock.now = 1000.0 + 59.9
+    report(rejected(25))  # still the first interval
+    assert len(warning_lines(captured)) == 10
+    clock.now = 1000.0 + 75.0
+    report(rejected(26))
+    assert warning_lines(captured)[10:] == [
+        "WARNING 16 more invalid requests were not logged in the last 75s",
+        "WARNING Invalid HTTP request from 10.0.0.1:26: 400 malformed request line",
+    ]
+    for n in range(27, 40):  # a new interval from 1075 s: ten lines again
+        report(rejected(n))
+    assert len(warning_lines(captured)) == 12 + 9
+
+
+def test_a_quiet_interval_has_no_summary(captured: io.StringIO, clock: Clock) -> None:
+    for n in range(10):
+        report(rejected(n))
+    clock.now += 600.0
+    report(rejected(10))
+    flush()
+    lines = warning_lines(captured)
+    assert len(lines) == 11
+    assert not [line for line in lines if "not logged" in line]
+
+
+def test_flush_sums_up_what_was_held_back(captured: io.StringIO, clock: Clock) -> None:
+    for n in range(13):
+        report(rejected(n))
+    clock.now += 29.2
+    flush()
+    assert warning_lines(captured)[10:] == [
+        "WARNING 3 more invalid requests were not logged in the last 30s"
+    ]
+    flush()  # nothing held back any more
+    assert len(warning_lines(captured)) == 11
+    report(rejected(13))  # a fresh interval: logged
+    assert warning_lines(captured)[-1].endswith("10.0.0.1:13: 400 malformed request line")
+
+
+def test_flush_right_after_the_rejections_says_one_second(
+    captured: io.StringIO, clock: Clock
+) -> None:
+    for n in range(11):
+        report(rejected(n))
+    flush()
+    assert warning_lines(captured)[-1] == (
+        "WARNING 1 more invalid requests were not logged in the last 1s"
+    )
+
+
+def test_rate_limit_defaults() -> None:
+    log = RejectedRequestLog()
+    assert (log.limit, log.interval_s, log.clock) == (10, 60.0, time.monotonic)
+    assert logs.REJECTED_WARNINGS_PER_INTERVAL == 10
+    assert logs.REJECTED_WARNINGS_INTERVAL_S == 60.0
 
 
 def test_format_client() -> None:

@@ -884,6 +884,35 @@ def absolute_form(ctx: Context) -> Result:
     )
 
 
+@check(
+    "http11.absolute-form-host",
+    group=GROUP,
+    title="with an absolute-form target, the app sees the target's authority as Host",
+    clause="RFC 9112 §3.2.2",
+)
+def absolute_form_host(ctx: Context) -> Result:
+    # RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+    # request-target, the origin server MUST ignore the received Host header field (if any) and
+    # instead replace it with the host information of the request-target."
+    probe_id = ctx.new_id()
+    authority = f"127.0.0.1:{ctx.port}"
+    target = f"http://{authority}{probe_target('/http11/inspect', probe_id)}"
+    reply = request_once(ctx, request_bytes("GET", target, host="received.invalid"))
+    if not isinstance(reply, Response):
+        return failed(f"'GET {target}' with Host: received.invalid: {reply.describe()}")
+    if reply.status == 404:
+        return not_applicable(
+            "404: the app's router did not get /http11/inspect as the path (http11.absolute-form)"
+        )
+    if reply.status != 200:
+        return failed(f"absolute-form target with another Host: {reply.describe()}")
+    seen = wait_event(ctx, probe_id, "scope")
+    if seen is None:
+        return failed(f"absolute-form target: {reply.describe()}, but the probe logged nothing")
+    hosts = [value for name, value in seen["headers"] if name.lower() == "host"]
+    return verdict(hosts == [authority], f"200; the app saw Host {hosts!r} (target {authority!r})")
+
+
 # -- limits and Expect
 
 

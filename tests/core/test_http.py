@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sansio_asgi.core import (
     ASGIProtocolError,
@@ -26,6 +28,7 @@ from sansio_asgi.core.events import (
     StartApp,
     WakeApp,
 )
+from sansio_asgi.core.http import describe_h11_error
 
 from .helpers import Harness, parse_response, parse_responses, request
 
@@ -289,6 +292,138 @@ def test_keep_alive_timeout_then_client_eof_closes() -> None:
     assert h.take_events() == [SendEOF()]
     h.eof()
     assert h.take_events() == [CloseConnection()]
+
+
+# ---------------------------------------------------------------- empty lines before a request
+# RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at
+# least one empty line (CRLF) received prior to the request-line".
+
+EMPTY_LINES = [b"\r\n", b"\n", b"\r\n\r\n\n", b"\n\r\n" * 50]
+
+
+@pytest.mark.parametrize("lines", EMPTY_LINES)
+@pytest.mark.parametrize("size", [1, 2, None], ids=["bytewise", "pairs", "whole"])
+def test_empty_lines_before_the_first_request_are_ignored(lines: bytes, size: int | None) -> None:
+    h = Harness()
+    data = lines + request("GET", "/a")
+    if size is None:
+        h.feed(data)
+    else:
+        h.feed_pieces(data, size)
+    assert [start.scope["path"] for start in h.start_apps()] == ["/a"]
+    assert h.sent == b""
+    h.respond(h.cycle(), body=b"ok")
+    assert parse_response(h.sent, eof=False).body == b"ok"
+    assert not h.of_type(RequestRejected)
+
+
+@pytest.mark.parametrize("size", [1, None], ids=["bytewise", "whole"])
+def test_empty_lines_between_keep_alive_requests_are_ignored(size: int | None) -> None:
+    s = ProtocolSettings(keep_alive_timeout_s=5.0)
+    h = Harness(s, now=10.0)
+    h.feed(GET)
+    h.respond(h.cycle(), body=b"one", now=11.0)
+    h.take_events()
+    data = b"\r\n\r\n" + request("GET", "/two")
+    if size is None:
+        h.feed(data[:4])
+    else:
+        h.feed_pieces(data[:4], size)
+    # Still idle: the keep-alive deadline stands, and no head has started.
+    assert h.take_events() == []
+    assert h.protocol.next_deadline() == 16.0
+    assert h.protocol.is_idle
+    h.feed(data[4:])
+    assert [start.scope["path"] for start in h.start_apps()] == ["/", "/two"]
+    h.respond(h.cycle(), body=b"two")
+    assert [r.body for r in parse_responses(h.sent, ["GET", "GET"], eof=False)] == [b"one", b"two"]
+
+
+def test_crlf_after_a_post_body_is_ignored_when_pipelined_with_the_next_request() -> None:
+    h = Harness()
+    h.feed(post(b"hello") + b"\r\n" + request("GET", "/next"))
+    first = h.cycle()
+    assert h.read_request(first)[-1]["body"] == b"hello"
+    h.respond(first, body=b"one")
+    assert [start.scope["path"] for start in h.start_apps()] == ["/upload", "/next"]
+    h.respond(h.cycle(), body=b"two")
+    responses = parse_responses(h.sent, ["POST", "GET"], eof=False)
+    assert [(r.status, r.body) for r in responses] == [(200, b"one"), (200, b"two")]
+    assert not h.of_type(RequestRejected) and not h.of_type(SendEOF)
+
+
+def test_crlf_after_a_post_body_leaves_the_connection_idle() -> None:
+    s = ProtocolSettings(keep_alive_timeout_s=5.0)
+    h = Harness(s, now=10.0)
+    h.feed(post(b"hello") + b"\r\n")
+    cycle = h.cycle()
+    h.read_request(cycle)
+    h.respond(cycle, body=b"one", now=11.0)
+    assert parse_response(h.take_sent(), "POST", eof=False).body == b"one"
+    assert h.protocol.is_idle
+    assert h.protocol.next_deadline() == 16.0  # keep-alive, not the header timeout
+    # The CRLF waited in h11's buffer behind the body (reading paused); reading resumed.
+    assert len(h.of_type(PauseReading)) == len(h.of_type(ResumeReading)) == 1
+    h.timer(16.0)
+    assert h.take_sent() == b""  # closed silently, as any idle connection
+    assert kinds(h.take_events())[-1] == "SendEOF"
+    assert not h.of_type(RequestRejected)
+
+
+def test_cr_and_lf_of_an_empty_line_split_across_reads_after_a_post() -> None:
+    h = Harness()
+    h.feed(post(b"hello") + b"\r")
+    cycle = h.cycle()
+    h.read_request(cycle)
+    h.respond(cycle, body=b"one")
+    assert h.protocol.is_idle
+    h.feed(b"\n")
+    h.feed(b"\r")
+    h.feed(b"\n" + request("GET", "/next"))
+    assert [start.scope["path"] for start in h.start_apps()] == ["/upload", "/next"]
+    assert not h.of_type(RequestRejected)
+
+
+@pytest.mark.parametrize("size", [1, 7, None], ids=["bytewise", "pieces", "whole"])
+def test_empty_lines_up_to_max_header_bytes_are_ignored_beyond_get_400(size: int | None) -> None:
+    limit = 1024
+    at_limit = Harness(ProtocolSettings(max_header_bytes=limit))
+    at_limit.feed_pieces(b"\r\n" * (limit // 2), size or limit)
+    assert at_limit.sent == b"" and at_limit.protocol.is_idle
+    at_limit.feed(request())
+    assert len(at_limit.start_apps()) == 1
+
+    h = Harness(ProtocolSettings(max_header_bytes=limit))
+    h.feed_pieces(b"\r\n" * (limit // 2) + b"\n" + request(), size or 2 * limit)
+    assert_rejected(h, 400)
+    body = parse_response(h.sent).body
+    assert body == b"Bad Request: too many empty lines before the request line\n"
+
+
+def test_empty_lines_after_a_response_count_afresh() -> None:
+    limit = 1024
+    h = Harness(ProtocolSettings(max_header_bytes=limit))
+    for path in ("/one", "/two", "/three"):
+        h.feed(b"\r\n" * (limit // 2) + request("GET", path))
+        h.respond(h.cycle())
+    assert [start.scope["path"] for start in h.start_apps()] == ["/one", "/two", "/three"]
+    assert not h.of_type(RequestRejected)
+
+
+@pytest.mark.parametrize("data", [b"\rGET / HTTP/1.1\r\n", b"\r\n\r\r\n", b"\n\r"])
+def test_a_bare_cr_before_the_request_line_is_a_bad_request(data: bytes) -> None:
+    h = Harness()
+    h.feed(data + request())
+    assert_rejected(h, 400)
+
+
+def test_only_empty_lines_on_a_new_connection_close_silently_at_the_header_timeout() -> None:
+    h = Harness(ProtocolSettings(header_timeout_s=10.0), now=50.0)
+    h.feed(b"\r\n\r\n", now=55.0)
+    assert h.protocol.next_deadline() == 60.0
+    h.timer(60.0)
+    assert h.sent == b""
+    assert h.events == [SendEOF()]
 
 
 # ---------------------------------------------------------------- 100-continue
@@ -559,6 +694,8 @@ BAD_REQUESTS = {
     "unknown-coding": (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     "http2-version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    # RFC 9110 §4.2.1: an "http" URI with an empty host "MUST" be rejected as invalid.
+    "absolute-form-empty-host": (b"GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 }
 
 
@@ -631,6 +768,187 @@ def test_bad_chunked_body_after_start_app_closes() -> None:
     assert response.status == 400
     assert h.of_type(SendEOF)
     assert h.message_for_app(h.cycle()) == {"type": "http.disconnect"}
+
+
+# ---------------------------------------------------------------- what an error response says
+# The body and the RequestRejected reason say what was wrong in fixed words and never quote the
+# request: MARK stands in each malformed position, and must appear nowhere in what the server
+# says about it.
+
+MARK = b"XYZZY"
+M = MARK.decode()
+HEAD = b"Host: a\r\n"
+CHUNKED_HEAD = b"POST /" + MARK + b" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+# name: (request bytes, status, what the body and the log say)
+MARKED_REQUESTS: dict[str, tuple[bytes, int, str]] = {
+    "request-line": (
+        b"GET /" + MARK + b" HTTP/1.1 " + MARK + b"\r\n" + HEAD + b"\r\n",
+        400,
+        "malformed request line",
+    ),
+    "request-line-no-version": (MARK + b"\r\n\r\n", 400, "malformed request line"),
+    "request-line-control-byte": (b"\x16" + MARK + b"\r\n\r\n", 400, "malformed request line"),
+    "method": (MARK + b"\x7f / HTTP/1.1\r\n" + HEAD + b"\r\n", 400, "malformed request line"),
+    "version": (b"GET / HTTP/" + MARK + b"\r\n" + HEAD + b"\r\n", 400, "malformed request line"),
+    "header-line": (
+        b"GET / HTTP/1.1\r\n" + HEAD + MARK + b"\r\n\r\n",
+        400,
+        "malformed header line",
+    ),
+    "header-name-space": (
+        b"GET / HTTP/1.1\r\n" + HEAD + MARK + b" : v\r\n\r\n",
+        400,
+        "malformed header line",
+    ),
+    "header-value-nul": (
+        b"GET / HTTP/1.1\r\n" + HEAD + b"X: " + MARK + b"\x00\r\n\r\n",
+        400,
+        "malformed header line",
+    ),
+    "fold-at-start": (
+        b"GET / HTTP/1.1\r\n " + MARK + b"\r\n" + HEAD + b"\r\n",
+        400,
+        "malformed header line",
+    ),
+    "missing-host": (
+        b"GET /" + MARK + b" HTTP/1.1\r\nX: " + MARK + b"\r\n\r\n",
+        400,
+        "missing Host header",
+    ),
+    "two-hosts": (
+        b"GET / HTTP/1.1\r\nHost: " + MARK + b"\r\nHost: " + MARK + b"\r\n\r\n",
+        400,
+        "more than one Host header",
+    ),
+    "content-length": (
+        b"POST / HTTP/1.1\r\n" + HEAD + b"Content-Length: " + MARK + b"\r\n\r\n",
+        400,
+        "malformed Content-Length",
+    ),
+    "conflicting-content-lengths": (
+        b"POST /"
+        + MARK
+        + b" HTTP/1.1\r\n"
+        + HEAD
+        + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        400,
+        "conflicting Content-Length headers",
+    ),
+    "transfer-encoding": (
+        b"POST / HTTP/1.1\r\n" + HEAD + b"Transfer-Encoding: " + MARK + b"\r\n\r\n",
+        501,
+        "unsupported Transfer-Encoding",
+    ),
+    "two-transfer-encodings": (
+        b"POST / HTTP/1.1\r\n"
+        + HEAD
+        + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: "
+        + MARK
+        + b"\r\n\r\n",
+        501,
+        "more than one Transfer-Encoding header",
+    ),
+    "head-too-large": (
+        b"GET / HTTP/1.1\r\n" + HEAD + b"X: " + MARK * 300 + b"\r\n\r\n",
+        431,
+        "request head too large",
+    ),
+    "http-2": (
+        b"GET /" + MARK + b" HTTP/2.0\r\n" + HEAD + b"\r\n",
+        505,
+        "only HTTP/1.0 and HTTP/1.1 are served",
+    ),
+    "empty-authority": (
+        b"GET http://" + MARK + b"@/ HTTP/1.1\r\n" + HEAD + b"\r\n",
+        400,
+        "absolute-form target without a host",
+    ),
+    "chunk-size": (CHUNKED_HEAD + MARK + b"\r\n", 400, "malformed chunk size line"),
+    "chunk-size-bare-lf": (
+        CHUNKED_HEAD + b"5\n" + MARK + b"\n0\r\n\r\n",
+        400,
+        "malformed chunk size line",
+    ),
+    "chunk-footer": (
+        CHUNKED_HEAD + b"2\r\nab" + MARK + b"\r\n",
+        400,
+        "chunk data not followed by CRLF",
+    ),
+    "trailer-line": (CHUNKED_HEAD + b"0\r\n" + MARK + b"\r\n\r\n", 400, "malformed trailer line"),
+    "chunk-line-too-large": (
+        CHUNKED_HEAD + b"5;" + MARK * 300,
+        431,
+        "chunk size line or trailer section too large",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MARKED_REQUESTS)
+@pytest.mark.parametrize("size", [1, 3, None], ids=["bytewise", "pieces", "whole"])
+def test_error_responses_say_what_was_wrong_without_quoting_the_request(
+    name: str, size: int | None
+) -> None:
+    data, status, description = MARKED_REQUESTS[name]
+    h = Harness(ProtocolSettings(max_header_bytes=1024))
+    h.feed_pieces(data, size or len(data))
+    method = "POST" if data.startswith(b"POST") else "GET"
+    response = parse_response(h.sent, method)
+    assert response.status == status
+    assert response.body == response.reason + b": " + description.encode() + b"\n"
+    assert MARK not in h.sent
+    for event in h.events:
+        if isinstance(event, RequestRejected):
+            assert event.reason == description
+        elif not isinstance(event, (StartApp, ResponseCompleted)):  # these carry the request
+            assert M not in repr(event)
+    assert len(h.of_type(RequestRejected)) == (0 if h.start_apps() else 1)
+
+
+TEMPLATES = [
+    b"GET /a?b HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    b"POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    template=st.sampled_from(TEMPLATES),
+    spots=st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=3),
+    glue=st.sampled_from([b"", b" ", b"\r\n", b"\n", b":", b";", b"\x00", b"\t"]),
+    cut=st.integers(min_value=0, max_value=3),
+    size=st.integers(min_value=1, max_value=64),
+)
+def test_no_error_response_or_rejection_quotes_the_request(
+    template: bytes, spots: list[int], glue: bytes, cut: int, size: int
+) -> None:
+    data = template
+    for spot in sorted(spots, reverse=True):
+        spot %= len(data) + 1
+        data = data[:spot] + glue + MARK + glue + data[spot + cut :]
+    h = Harness(ProtocolSettings(max_header_bytes=1024))
+    h.feed_pieces(data, size)
+    h.eof()
+    assert MARK not in h.sent
+    for event in h.of_type(RequestRejected):
+        assert M not in event.reason
+
+
+@pytest.mark.parametrize(
+    ("message", "description"),
+    [
+        ("illegal request line: bytearray(b'XYZZY')", "malformed request line"),
+        ("Receive buffer too long", "request head too large"),
+        ("peer unexpectedly closed connection", "connection closed mid-request"),
+        ("Got data when expecting EOF", "data after the last request"),
+        ("something h11 may say one day: XYZZY", "malformed request"),
+        ("", "malformed request"),
+    ],
+)
+def test_h11_messages_map_to_fixed_words(message: str, description: str) -> None:
+    assert describe_h11_error(message) == description
 
 
 # ---------------------------------------------------------------- app mistakes (ASGI E1)

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from sansio_asgi.core import ProtocolSettings
+from sansio_asgi.core.events import ResponseCompleted
 
 from .helpers import CLIENT, SERVER, Harness, request
+from .ws_helpers import handshake
 
 
 def scope_of(data: bytes, settings: ProtocolSettings | None = None, **kw: Any) -> dict[str, Any]:
@@ -96,6 +98,66 @@ def test_absolute_form_target() -> None:
 def test_absolute_form_target_without_path() -> None:
     scope = scope_of(b"GET http://example.com?y HTTP/1.1\r\nHost: example.com\r\n\r\n")
     assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/", b"/", b"y")
+
+
+# RFC 9112 §3.2.2: with an absolute-form target, the server "MUST ignore the received Host
+# header field (if any) and instead replace it with the host information of the request-target".
+
+
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("http://other.example/p", b"other.example"),
+        ("http://other.example:8080/p?q", b"other.example:8080"),
+        ("HTTPS://Other.Example:443", b"Other.Example:443"),  # as sent
+        ("http://user:secret@other.example/p", b"other.example"),  # userinfo is not host
+        ("http://[::1]:81/p", b"[::1]:81"),
+    ],
+)
+def test_absolute_form_target_replaces_the_received_host(target: str, host: bytes) -> None:
+    headers = (("X-Before", "1"), ("Host", "x"), ("X-After", "2"))
+    h = Harness()
+    h.feed(request("GET", target, headers))
+    assert h.scope()["headers"] == [(b"x-before", b"1"), (b"host", host), (b"x-after", b"2")]
+    h.respond(h.cycle())
+    [completed] = h.of_type(ResponseCompleted)
+    assert completed.request_headers == h.scope()["headers"]  # the access log agrees
+
+
+def test_absolute_form_target_gives_an_http10_request_its_host() -> None:
+    scope = scope_of(request("GET", "http://other.example/p", (("X-A", "1"),), version="1.0"))
+    assert scope["headers"] == [(b"x-a", b"1"), (b"host", b"other.example")]
+
+
+@pytest.mark.parametrize("target", ["/p", "*", "/http://other.example/"])
+def test_other_target_forms_keep_the_received_host(target: str) -> None:
+    method = "OPTIONS" if target == "*" else "GET"
+    assert scope_of(request(method, target, (("Host", "x"),)))["headers"] == [(b"host", b"x")]
+
+
+def test_absolute_form_handshake_replaces_the_host_in_the_websocket_scope() -> None:
+    h = Harness()
+    h.feed(handshake("ws://other.example:81/chat", replace={"Host": "x"}))
+    scope = h.scope()
+    assert scope["type"] == "websocket"
+    assert scope["path"] == "/chat"
+    assert [value for name, value in scope["headers"] if name == b"host"] == [b"other.example:81"]
+    assert [name for name, _ in scope["headers"]] == [
+        b"host",
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+    ]
+
+
+def test_absolute_form_host_is_the_same_fed_byte_by_byte() -> None:
+    data = request("GET", "http://other.example:8080/p", (("Host", "x"),))
+    whole = scope_of(data)
+    h = Harness()
+    h.feed_pieces(data, 1)
+    assert h.scope() == whole
+    assert whole["headers"] == [(b"host", b"other.example:8080")]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -11,6 +12,9 @@ from typing import Any
 import h11
 import httpx
 import pytest
+from websockets.sync.client import connect
+
+from sansio_asgi import logs
 
 from .conftest import read_response, read_until_close, wait_for
 
@@ -166,6 +170,81 @@ def test_bad_requests_get_status_and_close(serve: Any, request_bytes: bytes, sta
         data = read_until_close(sock)
     assert data.startswith(b"HTTP/1.1 %d " % status)
     assert b"connection: close" in data.lower()
+
+
+def test_error_body_says_what_was_wrong_without_quoting_the_request(serve: Any) -> None:
+    with serve(echo_app) as server, server.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nXYZZY\n0\r\n\r\n"
+        )
+        data = read_until_close(sock)
+    [(status, _, body)] = parse_responses(data, [b"POST"])
+    assert status == 400
+    assert body == b"Bad Request: malformed chunk size line\n"
+    assert b"XYZZY" not in data
+
+
+async def host_app(scope: Any, receive: Any, send: Any) -> None:
+    """Answers with the scope's path and its Host header values."""
+    hosts = b",".join(value for name, value in scope["headers"] if name == b"host")
+    body = scope["path"].encode() + b" " + hosts
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_absolute_form_target_replaces_the_host(serve: Any) -> None:
+    # RFC 9112 §3.2.2: the server "MUST ignore the received Host header field (if any) and
+    # instead replace it with the host information of the request-target".
+    with serve(host_app) as server, server.connect() as sock:
+        sock.sendall(
+            b"GET http://other.example:81/p HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        data = read_until_close(sock)
+    bodies = [body for _, _, body in parse_responses(data)]
+    assert bodies == [b"/p other.example:81", b"/q x"]
+
+
+def test_empty_lines_before_a_request_line_are_ignored(serve: Any) -> None:
+    # RFC 9112 §2.2: a server "SHOULD ignore at least one empty line (CRLF) received prior to
+    # the request-line". Old clients send a CRLF after a POST body.
+    with serve(host_app) as server, server.connect() as sock:
+        sock.sendall(b"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock)[1] == b"/a x"
+        sock.sendall(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r")
+        assert read_response(sock)[1] == b"/b x"
+        sock.sendall(b"\n\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = read_until_close(sock)
+    assert [body for _, _, body in parse_responses(data)] == [b"/c x"]
+
+
+def test_connection_that_sends_nothing_is_closed_silently(serve: Any) -> None:
+    """Browsers open connections ahead of need: one that never carried a request is closed
+    at --timeout-headers without a 408 (a partial head gets one: the test below)."""
+    with serve(echo_app, timeout_headers=0.3) as server, server.connect() as sock:
+        started = time.monotonic()
+        data = read_until_close(sock)
+    assert data == b""
+    assert time.monotonic() - started < 5
+
+
+def test_invalid_request_warnings_are_limited_and_summed_up_at_shutdown(
+    serve: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "rejected_requests", logs.RejectedRequestLog())
+    caplog.set_level(logging.INFO, logger="sansio_asgi.error")
+    with serve(echo_app) as server:
+        for _ in range(12):
+            with server.connect() as sock:
+                sock.sendall(b"NONSENSE\r\n\r\n")
+                assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
+    messages = [r.getMessage() for r in caplog.records if r.name == "sansio_asgi.error"]
+    warnings = [m for m in messages if m.startswith("Invalid HTTP request")]
+    assert len(warnings) == 10
+    [summary] = [m for m in messages if "not logged" in m]
+    assert summary.startswith("2 more invalid requests were not logged in the last ")
+    assert messages.index(summary) < messages.index("Finished server process")
 
 
 def test_slow_headers_are_cut_off(serve: Any) -> None:
@@ -404,6 +483,21 @@ def test_client_reset_mid_response_is_not_an_app_error(
             sock.close()
         response = httpx.get(server.url)  # the server is still fine
     assert response.status_code == 200
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_demo_app_echoes_websocket_messages(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with serve(None) as server:  # no app: the built-in demo
+        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=10) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=10) == "hello"
+            ws.send(b"\x00\xff")
+            assert ws.recv(timeout=10) == b"\x00\xff"
+            ws.send("")
+            assert ws.recv(timeout=10) == ""
+        page = httpx.get(server.url + "/?format=json")
+    assert page.status_code == 200
+    assert page.json()["scope"]["path"] == "/"
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
