@@ -344,6 +344,8 @@ class HTTP11Handler:
             event_type = type(event)
             if event_type is h11.Data:
                 self._body_received(event.data, now)  # type: ignore[union-attr]
+                if self.phase != CYCLE:
+                    return  # closing (too much unread body): nothing behind it is served
             elif event_type is h11.Request:
                 if not self._begin_cycle(event, now):  # type: ignore[arg-type]
                     return
@@ -501,8 +503,9 @@ class HTTP11Handler:
         cycle = self._cycle
         assert cycle is not None
         cycle.request_complete = True
-        if self.phase == CYCLE:
-            self._deadline = None
+        if self.phase != CYCLE:
+            return
+        self._deadline = None
         if cycle.response == DONE:
             self._next_cycle(now)
         elif cycle.app_waiting:
@@ -564,7 +567,13 @@ class HTTP11Handler:
         try:
             handler = _RESPONSE_TABLE[cycle.response, message["type"]]
         except (KeyError, TypeError):
-            raise _unexpected(cycle, message) from None
+            error = _unexpected(cycle, message)  # raises for what is not a message at all
+            if cycle.gone and message["type"] in HTTP_SEND_TYPES:
+                # ASGI HTTP spec 2.4: send() on a closed connection raises an OSError subclass.
+                # The app may not know yet: the client left, or the server answered a
+                # malformed body with 400 in its place.
+                raise ClientDisconnected("the client disconnected") from None
+            raise error from None
         handler(self, cycle, message, now)
 
     def _on_start(self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float) -> None:

@@ -89,6 +89,29 @@ class _PerMessageDeflate(PerMessageDeflate):
 
     _in_control = False
 
+    def accept(self, offer: str) -> bool | str | None:
+        """RFC 7692 §7.1: "A server MUST decline an extension negotiation offer for this
+        extension if ... the negotiation offer contains an extension parameter with an invalid
+        value"; a declined offer leaves the settings as they were, for the next offer."""
+        saved = (
+            self.client_no_context_takeover,
+            self.server_no_context_takeover,
+            self.client_max_window_bits,
+            self.server_max_window_bits,
+        )
+        try:
+            accepted = super().accept(offer)
+        except ValueError:  # a window size that is not a number
+            accepted = None
+        if accepted is None:
+            (
+                self.client_no_context_takeover,
+                self.server_no_context_takeover,
+                self.client_max_window_bits,
+                self.server_max_window_bits,
+            ) = saved
+        return accepted
+
     def __init__(self, max_message_bytes: int) -> None:
         super().__init__()
         self._max_message_bytes = max_message_bytes

@@ -61,8 +61,10 @@ ACCEPT_BACKOFF_S = 0.5
 
 # An app's send() that finds room in the write buffer returns without giving the loop a turn;
 # after this many such sends in a row it yields once, so a streaming app cannot starve the
-# other connections (nor the callback that tells it its TLS peer has gone).
+# other connections. Under TLS it yields after every such send: a failed write closes the TLS
+# transport only on the loop's next turn, and then the next send() knows the client has gone.
 EAGER_SENDS_BEFORE_YIELD = 4
+EAGER_SENDS_BEFORE_YIELD_TLS = 1
 
 
 # ---------------------------------------------------------------------- the driver
@@ -205,6 +207,7 @@ class _Connection(asyncio.BufferedProtocol):
         "buffer",
         "core",
         "driver",
+        "eager_limit",
         "loop",
         "lost",
         "peer",
@@ -231,6 +234,9 @@ class _Connection(asyncio.BufferedProtocol):
         self.trace = trace_enabled()
         self.peer = "-"
         self.buffer = memoryview(bytearray(driver.settings.read_size_bytes))
+        self.eager_limit = (
+            EAGER_SENDS_BEFORE_YIELD if driver.tls is None else EAGER_SENDS_BEFORE_YIELD_TLS
+        )
 
     # network side
 
@@ -278,7 +284,9 @@ class _Connection(asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         self.core.receive_eof(time.time())
         self._flush()
-        return True  # the core says when to close
+        # The core says when to close; a TLS transport cannot stay half-open and closes itself
+        # (asyncio warns when asked to keep one open).
+        return self.driver.tls is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.trace:
@@ -444,6 +452,6 @@ class _AppRun:
             await connection.wait_writable()
         else:
             self.eager_sends += 1
-            if self.eager_sends >= EAGER_SENDS_BEFORE_YIELD:
+            if self.eager_sends >= connection.eager_limit:
                 self.eager_sends = 0
                 await asyncio.sleep(0)

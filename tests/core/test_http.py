@@ -1302,6 +1302,39 @@ def test_unread_body_is_discarded_and_the_connection_kept() -> None:
     assert h.message_for_app(first) == {"type": "http.disconnect"}
 
 
+def test_nothing_behind_a_body_too_long_to_discard_is_served() -> None:
+    """Closing because an unread body is over the discard limit: a request pipelined behind
+    that body must not start an app whose response could never be sent."""
+    h = Harness(ProtocolSettings(discard_body_limit_bytes=100))
+    body = b"x" * 1000
+    h.feed(post(body)[:-1000])
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok")
+    h.feed(body + request("GET", "/after"))
+    assert h.of_type(SendEOF)
+    assert [s.scope["path"] for s in h.start_apps()] == ["/upload"]
+    assert parse_responses(h.sent, ["POST"])[0].status == 200
+
+
+@pytest.mark.parametrize(
+    "bad_body", [b"5\r\nhello\r\nzz\r\n", b"5\r\nhello\r\n0\r\nbad trailer\r\n\r\n"]
+)
+def test_the_app_of_a_request_answered_400_hears_the_client_left(bad_body: bytes) -> None:
+    """The server answered a malformed body with 400 and closed; the app, which has not
+    responded yet, learns it the way it learns that a client left (ASGI HTTP 2.4)."""
+    h = Harness()
+    h.feed(request("POST", "/", [("Host", "x"), ("Transfer-Encoding", "chunked")]) + bad_body)
+    cycle = h.cycle()
+    assert parse_response(h.sent, "POST").status == 400
+    assert h.read_request(cycle)[-1] == {"type": "http.disconnect"}
+    with pytest.raises(ClientDisconnected):
+        h.start(cycle)
+    with pytest.raises(ClientDisconnected):
+        h.body(cycle, b"late")
+    # A message that is not one at all is still the app's mistake.
+    with pytest.raises(ASGIProtocolError):
+        h.message_from_app(cycle, {"type": "http.response.bogus"})
+
+
 def test_unread_body_beyond_discard_limit_closes() -> None:
     h = Harness(ProtocolSettings(discard_body_limit_bytes=100))
     body = b"x" * 1000

@@ -447,6 +447,33 @@ def test_permessage_deflate_fragmented_message_with_a_control_frame_between(cont
     ]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "permessage-deflate; client_max_window_bits=x",
+        "permessage-deflate; server_max_window_bits=x",
+        "permessage-deflate; client_max_window_bits=7=12",
+        "permessage-deflate; client_max_window_bits=8",
+        "permessage-deflate; server_max_window_bits=99",
+    ],
+)
+def test_a_deflate_offer_with_an_invalid_value_is_declined(bad: str) -> None:
+    """RFC 7692 §7.1: the server MUST decline an offer with an invalid parameter value; a
+    later valid offer is still taken, with nothing of the declined one in it."""
+    wire = handshake(extra=[("Sec-WebSocket-Extensions", bad)])
+    h, cycle = open_harness(wire=wire)
+    response, _, _ = accept(h, cycle, offered=[PerMessageDeflate()])
+    assert response.get(b"sec-websocket-extensions") is None
+    offers = f"{bad}; client_no_context_takeover, permessage-deflate"
+    h, cycle = open_harness(wire=handshake(extra=[("Sec-WebSocket-Extensions", offers)]))
+    response, client, _ = accept(h, cycle, offered=[PerMessageDeflate()])
+    assert response.get(b"sec-websocket-extensions") == b"permessage-deflate"
+    h.feed(client.text("still compressed " * 10))
+    assert receive_all(h, cycle) == [
+        {"type": "websocket.receive", "text": "still compressed " * 10}
+    ]
+
+
 def test_permessage_deflate_is_not_negotiated_when_disabled() -> None:
     wire = handshake(extra=[("Sec-WebSocket-Extensions", deflate_offer())])
     h, cycle = open_harness(ProtocolSettings(ws_per_message_deflate=False), wire=wire)
