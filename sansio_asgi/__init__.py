@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from .config import ASGIApp, Config
+from .config import ASGIApp, Config, ConfigError
 from .server import Server
 
 __all__ = ["Config", "Server", "run"]
@@ -15,11 +14,19 @@ __version__ = "0.1.0"
 def run(app: ASGIApp | str | None = None, **options: Any) -> None:
     """Serve ``app`` (an ASGI app, or ``"module:attribute"``) until Ctrl+C or SIGTERM.
 
-    ``options`` are ``Config`` fields: ``host``, ``port``, ``driver``, ``root_path``, ...
+    ``options`` are ``Config`` fields: ``host``, ``port``, ``driver``, ``workers``, ``reload``,
+    ... Workers and reload start new processes, which import the app again: they need the app as
+    an import string, and (as any ``spawn``-started process) a script that calls ``run()`` under
+    ``if __name__ == "__main__":``. A setting the server cannot use ends the process with one
+    line on stderr and exit code 1; so does an app that does not load.
     """
     from .logs import configure_logging
+    from .supervisor import serve
 
-    config = Config(app=app, **options)
+    try:
+        config = Config(app=app, **options)
+    except ConfigError as exc:
+        raise SystemExit(f"sansio-asgi: error: {exc}") from None
     configure_logging(
         config.log_level,
         access=config.access_log,
@@ -27,7 +34,6 @@ def run(app: ASGIApp | str | None = None, **options: Any) -> None:
         use_colors=config.use_colors,
         log_config=config.log_config,
     )
-    server = Server(config)
-    asyncio.run(server.serve())
-    if server.exit_code:
-        raise SystemExit(server.exit_code)
+    code = serve(config)
+    if code:
+        raise SystemExit(code)

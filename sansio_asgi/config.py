@@ -3,17 +3,25 @@
 ``Config`` carries every setting the command line and ``run()`` accept, with uvicorn's names
 and defaults where uvicorn has the setting. ``Config.protocol_settings()`` hands the core the
 part it needs; ``Config.load_app()`` imports the app (``module:attribute``, a factory, or the
-built-in demo when no app is given).
+built-in demo when no app is given). ``load_env_file()`` reads ``--env-file`` (dotenv syntax).
+
+Settings that cannot work together are refused on construction with a one-line ``ConfigError``:
+``--reload`` with ``--workers`` > 1, an app *object* with workers or reload (a worker is a new
+process: only an import string can be sent to it), and the flag values uvicorn has that mean
+nothing here (``--http httptools``, ``--ws websockets``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import importlib.util
 import inspect
 import os
+import re
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 INTERFACES = ("auto", "asgi3", "asgi2")
 LIFESPAN_CHOICES = ("auto", "on", "off")
 WS_CHOICES = ("auto", "wsproto", "none")
+HTTP_CHOICES = ("auto", "h11")
+LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+RELOAD_WATCHERS = ("auto", "watchfiles", "poll")
+
+# What uvicorn users may type that this server does differently: one line each, saying what
+# it does instead.
+_REFUSED = {
+    "http": "this server parses HTTP/1.1 with h11 (and a fast path checked against h11); "
+    "use --http auto or h11",
+    "ws": "this server speaks WebSocket through wsproto; use --ws auto, wsproto or none",
+}
+
+# systemd socket activation (sd_listen_fds(3)): the first passed socket is fd 3.
+SD_LISTEN_FDS_START = 3
 
 
 class AppLoadError(Exception):
@@ -95,10 +117,31 @@ class Config:
     access_log_format: str | None = None
     use_colors: bool | None = None
     log_config: str | None = None
+    env_file: str | None = None
+    loop: str = "auto"
+    http: str = "auto"
+    # Processes: None takes $WEB_CONCURRENCY, else 1 (as uvicorn).
+    workers: int | None = None
+    timeout_notify: float = 30.0
+    timeout_worker_healthcheck: float = 5.0
+    workers_max_rss: float | None = None
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    reload_includes: tuple[str, ...] = ()
+    reload_excludes: tuple[str, ...] = ()
+    reload_delay: float = 0.25
+    reload_watcher: str = "auto"
 
     def __post_init__(self) -> None:
         from .drivers import DRIVERS
 
+        self._check_processes()
+        check_choice("http", self.http, HTTP_CHOICES)
+        check_choice("ws", self.ws, WS_CHOICES)
+        check_choice("loop", self.loop, LOOP_CHOICES)
+        check_choice("reload_watcher", self.reload_watcher, RELOAD_WATCHERS)
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)")
         if self.driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {self.driver!r}")
         if not 0 <= self.port <= 65535:
@@ -111,8 +154,6 @@ class Config:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.ws not in WS_CHOICES:
-            raise ValueError(f"ws must be one of {', '.join(WS_CHOICES)}")
         if self.ws_max_size <= 0:
             raise ValueError("ws_max_size must be positive")
         for name in (
@@ -120,10 +161,96 @@ class Config:
             "timeout_headers",
             "ws_ping_interval",
             "ws_ping_timeout",
+            "reload_delay",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must not be negative")
+        for name in ("timeout_notify", "timeout_worker_healthcheck", "workers_max_rss"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive")
+
+    def _check_processes(self) -> None:
+        """Resolve ``workers`` and the reload lists; refuse what cannot work together."""
+        for name in ("reload_dirs", "reload_includes", "reload_excludes"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        workers = self.workers
+        if workers is None:
+            # $WEB_CONCURRENCY sizes production; --reload is development and runs one worker.
+            text = os.environ.get("WEB_CONCURRENCY")
+            workers = 1
+            if text and not self.reload:
+                try:
+                    workers = int(text)
+                except ValueError:
+                    raise ConfigError(f"WEB_CONCURRENCY={text!r}: not a number") from None
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        object.__setattr__(self, "workers", workers)
+        if self.reload and workers > 1:
+            raise ConfigError(
+                f"--reload runs one worker, restarted on changes: it cannot be used with "
+                f"--workers {workers}"
+            )
+        if (self.reload or workers > 1) and self.app is not None and not isinstance(self.app, str):
+            mode = "reload=True" if self.reload else f"workers={workers}"
+            raise ConfigError(
+                f"{mode} needs the app as an import string such as 'main:app': an app object "
+                "cannot be sent to a new process"
+            )
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or 1
+
+    def listen_fd(self) -> int | None:
+        """``--fd``, else the socket systemd passed by socket activation: ``LISTEN_FDS`` set and
+        ``LISTEN_PID`` this process (sd_listen_fds(3): "the passed file descriptors start at 3")."""
+        if self.fd is not None:
+            return self.fd
+        if os.environ.get("LISTEN_PID") != str(os.getpid()):
+            return None
+        try:
+            count = int(os.environ.get("LISTEN_FDS", "0"))
+        except ValueError:
+            return None
+        return SD_LISTEN_FDS_START if count >= 1 else None
+
+    def loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """The event loop to run on: uvloop's for ``--loop uvloop``, and for ``auto`` when it is
+        installed; None for asyncio's own. It is the loop of both drivers (the selectors driver
+        runs its apps there)."""
+        if self.loop == "asyncio":
+            return None
+        try:
+            uvloop = importlib.import_module("uvloop")
+        except ImportError:
+            if self.loop == "uvloop":
+                raise ConfigError("--loop uvloop: uvloop is not installed") from None
+            return None
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+
+    def run_loop(self, main: Coroutine[Any, Any, None]) -> None:
+        """``asyncio.run(main)`` on the loop ``--loop`` chose."""
+        factory = self.loop_factory()
+        if factory is None:
+            asyncio.run(main)
+        elif sys.version_info >= (3, 11):
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(main)
+        else:  # pragma: no cover - Python 3.10
+            loop = factory()
+            try:
+                asyncio.set_event_loop(loop)
+                loop.run_until_complete(main)
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
 
     def default_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         """``--header NAME:VALUE`` as header pairs; a bad one raises ``ConfigError``."""
@@ -228,6 +355,86 @@ class Config:
         if interface == "asgi2":
             return ASGI2Adapter(app)
         return app  # type: ignore[no-any-return]
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """A ``ConfigError`` naming the flag, and what this server does instead where it knows."""
+    if value in choices:
+        return
+    flag = "--" + name.replace("_", "-")
+    reason = _REFUSED.get(name, f"choose from {', '.join(choices)}")
+    raise ConfigError(f"{flag} {value}: {reason}")
+
+
+def load_env_file(path: str) -> dict[str, str]:
+    """Read ``--env-file`` into ``os.environ``; variables already set win (as python-dotenv's
+    ``load_dotenv``). python-dotenv reads it when installed, else ``parse_env``."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise ConfigError(f"--env-file {path!r}: {exc.strerror or exc}") from None
+    try:
+        dotenv = importlib.import_module("dotenv")
+    except ImportError:
+        values = parse_env(text)
+    else:  # pragma: no cover - python-dotenv is not in the test set
+        parsed = dotenv.dotenv_values(path)
+        values = {key: value for key, value in parsed.items() if value is not None}
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values
+
+
+_ENV_KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*")
+_ENV_VALUE = re.compile(r"""'((?:\\'|[^'])*)'|"((?:\\"|[^"])*)"|([^\r\n]*)""", re.DOTALL)
+_ENV_REST = re.compile(r"[ \t]*(?:#[^\r\n]*)?(?:\r?\n|$)")
+_ENV_EXPAND = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "'": "'"}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """The dotenv format, as python-dotenv reads it: ``KEY=VALUE`` lines, an optional
+    ``export`` prefix, ``#`` comments (after an unquoted value: after white space), single
+    quotes taken literally, double quotes with ``\\n``-style escapes and several lines, and
+    ``${VAR}`` / ``${VAR:-default}`` expanded outside single quotes. A line that is none of
+    these is skipped."""
+    values: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        key_match = _ENV_KEY.match(text, position)
+        if key_match is None:  # a comment, a blank line, or not an assignment: skip the line
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end + 1
+            continue
+        value_match = _ENV_VALUE.match(text, key_match.end())
+        assert value_match is not None  # the unquoted branch matches anything
+        single, double, bare = value_match.groups()
+        rest = _ENV_REST.match(text, value_match.end())
+        if rest is None:  # text after a closing quote: skip the line, as python-dotenv does
+            end = text.find("\n", value_match.end())
+            position = len(text) if end < 0 else end + 1
+            continue
+        position = rest.end()
+        key = key_match.group(1)
+        if single is not None:
+            value = re.sub(r"\\([\\'])", r"\1", single)
+        elif double is not None:
+            value = re.sub(r"\\(.)", lambda m: _ENV_ESCAPES.get(m[1], m[0]), double)
+            value = _expand(value, values)
+        else:
+            value = _expand(re.split(r"[ \t]+#", bare, maxsplit=1)[0].strip(), values)
+        values[key] = value
+    return values
+
+
+def _expand(value: str, values: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name, default = match[1], match[2]
+        found = os.environ.get(name, values.get(name))
+        return found if found else (default or "")
+
+    return _ENV_EXPAND.sub(one, value)
 
 
 def import_from_string(import_string: str, app_dir: str = ".") -> Any:

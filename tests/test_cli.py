@@ -163,3 +163,247 @@ def test_factory_app_dir_and_run_api(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/").text == "made"
         process.send_signal(signal.SIGTERM)
         assert process.wait(DEADLINE_S) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--reload", "--workers", "2"], "--reload runs one worker"),
+        (["--http", "httptools"], "--http: this server parses HTTP/1.1 with h11"),
+        (["--ws", "websockets"], "--ws: this server speaks WebSocket through wsproto"),
+        (["--ws", "websockets-sansio"], "use --ws auto, wsproto or none"),
+        (["--loop", "trio"], "--loop: choose from auto, asyncio, uvloop"),
+        (["--workers", "0"], "--workers"),
+        (["--workers-max-rss", "-5"], "--workers-max-rss"),
+        (["--timeout-worker-healthcheck", "0"], "--timeout-worker-healthcheck"),
+        (["--reload-watcher", "inotify"], "--reload-watcher"),
+    ],
+)
+def test_refusals_are_one_line(args: list[str], fragment: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+def test_loop_uvloop_without_uvloop_is_refused() -> None:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("uvloop is installed here")
+    result = run_cli("--loop", "uvloop")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "sansio-asgi: error: --loop uvloop: uvloop is not installed (pip install uvloop)"
+    )
+
+
+def test_accepted_uvicorn_values(tmp_path: Path) -> None:
+    (tmp_path / "hello.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'hello'})\n"
+    )
+    args = ("-m", "sansio_asgi", "hello:app", "--app-dir", str(tmp_path), "--port", "0")
+    extra = ("--http", "h11", "--ws", "wsproto", "--loop", "auto", "--workers", "1")
+    with server_process(*args, *extra) as (process, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "hello"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(DEADLINE_S) == 0
+
+
+@pytest.mark.parametrize("option", ["workers=2", "reload=True"])
+def test_run_refuses_an_app_object_with_workers_or_reload(option: str) -> None:
+    code = (
+        "import sansio_asgi\n"
+        "async def app(scope, receive, send):\n"
+        "    pass\n"
+        f"sansio_asgi.run(app, port=0, {option})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE_S
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"{option} needs the app as an import string" in lines[0]
+    assert "cannot be sent to a new process" in lines[0]
+
+
+def test_run_with_workers_from_python(tmp_path: Path) -> None:
+    (tmp_path / "made.py").write_text(
+        "import os\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': str(os.getpid()).encode()})\n"
+    )
+    code = (
+        "import sansio_asgi\n"
+        "if __name__ == '__main__':\n"
+        f"    sansio_asgi.run('made:app', port=0, workers=2, app_dir={str(tmp_path)!r})\n"
+    )
+    script = tmp_path / "serve.py"
+    script.write_text(code)
+    with server_process(str(script)) as (process, port):
+        pid = int(httpx.get(f"http://127.0.0.1:{port}/").text)
+        assert pid != process.pid
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(DEADLINE_S) == 0
+        rest = output_after(process)
+    assert "Stopped supervisor process" in rest
+    assert rest.count("Started worker process") == 2
+
+
+def test_help_groups_the_flags_and_shows_every_default() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    text = result.stdout
+    for group in (
+        "binding:",
+        "protocol:",
+        "timeouts (seconds):",
+        "limits:",
+        "processes:",
+        "logging:",
+        "TLS:",
+        "application:",
+    ):
+        assert f"\n{group}\n" in text, group
+    from sansio_asgi.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest in ("help", "version"):
+            continue
+        flag = action.option_strings[0] if action.option_strings else action.metavar
+        # argparse wraps help text: look for the flag's entry up to the next one
+        entry = text[text.index(f"  {flag}") :]
+        following = re.search(r"\n  -", entry[2:])
+        entry = entry[: following.start() + 2] if following else entry
+        assert "default" in entry, flag
+
+
+def test_new_flags_as_environment_variables(tmp_path: Path) -> None:
+    from sansio_asgi.cli import apply_environment, build_parser, config_from_args
+
+    parser = build_parser()
+    apply_environment(
+        parser,
+        {
+            "SANSIO_ASGI_WORKERS": "3",
+            "SANSIO_ASGI_WORKERS_MAX_RSS": "512",
+            "SANSIO_ASGI_TIMEOUT_WORKER_HEALTHCHECK": "7",
+            "SANSIO_ASGI_TIMEOUT_NOTIFY": "9",
+            "SANSIO_ASGI_LOOP": "asyncio",
+            "SANSIO_ASGI_HTTP": "h11",
+            "SANSIO_ASGI_ENV_FILE": "x.env",
+            "SANSIO_ASGI_RELOAD_DELAY": "0.5",
+            "SANSIO_ASGI_RELOAD_DIR": "src lib",
+            "SANSIO_ASGI_RELOAD_INCLUDE": "*.toml",
+            "SANSIO_ASGI_RELOAD_EXCLUDE": "tmp_*",
+            "SANSIO_ASGI_RELOAD_WATCHER": "poll",
+        },
+    )
+    config = config_from_args(parser.parse_args(["main:app"]))
+    assert config.workers == 3
+    assert config.workers_max_rss == 512
+    assert config.timeout_worker_healthcheck == 7
+    assert config.timeout_notify == 9
+    assert (config.loop, config.http, config.env_file) == ("asyncio", "h11", "x.env")
+    assert config.reload_delay == 0.5
+    assert config.reload_dirs == ("src", "lib")
+    assert config.reload_includes == ("*.toml",)
+    assert config.reload_excludes == ("tmp_*",)
+    assert config.reload_watcher == "poll"
+
+    parser = build_parser()
+    apply_environment(parser, {"SANSIO_ASGI_RELOAD": "true"})
+    assert config_from_args(parser.parse_args(["main:app"])).reload is True
+
+    bad = run_cli(env={**os.environ, "SANSIO_ASGI_WS": "websockets"})
+    assert bad.returncode == 2
+    assert "SANSIO_ASGI_WS" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0
+
+
+def test_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sansio_asgi.config import Config, ConfigError
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    assert Config(app="main:app").workers == 4
+    assert Config(app="main:app", workers=2).workers == 2
+    assert Config(app="main:app", reload=True).workers == 1  # reload is development
+    monkeypatch.setenv("WEB_CONCURRENCY", "many")
+    with pytest.raises(ConfigError, match="WEB_CONCURRENCY"):
+        Config(app="main:app")
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    assert Config(app="main:app").workers == 1
+
+
+def test_parse_env_file_format() -> None:
+    from sansio_asgi.config import parse_env
+
+    text = (
+        "# a comment\n"
+        "\n"
+        "PLAIN=value\n"
+        "export EXPORTED=yes\n"
+        "SPACED = around  # a comment after white space\n"
+        "HASH=a#b\n"
+        "SINGLE='${PLAIN} stays \\n literal'\n"
+        'DOUBLE="line one\\nline \\"two\\""\n'
+        'MULTI="first\n'
+        'second"\n'
+        "EXPANDED=${PLAIN}-${MISSING:-fallback}\n"
+        "EMPTY=\n"
+        "not a line\n"
+        "AFTER_QUOTE='x' junk\n"
+        "LAST=1"
+    )
+    assert parse_env(text) == {
+        "PLAIN": "value",
+        "EXPORTED": "yes",
+        "SPACED": "around",
+        "HASH": "a#b",
+        "SINGLE": "${PLAIN} stays \\n literal",
+        "DOUBLE": 'line one\nline "two"',
+        "MULTI": "first\nsecond",
+        "EXPANDED": "value-fallback",
+        "EMPTY": "",
+        "LAST": "1",
+    }
+
+
+def test_env_file(tmp_path: Path) -> None:
+    (tmp_path / "envapp.py").write_text(
+        "import os\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    body = '|'.join(os.environ.get(k, '-') for k in ('GREETING', 'KEPT', 'QUOTED'))\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': body.encode()})\n"
+    )
+    env_file = tmp_path / "app.env"
+    env_file.write_text('GREETING=hello\nKEPT=from-file\nQUOTED="a b"  # note\n')
+    env = {**os.environ, "KEPT": "from-environment"}
+    args = ("-m", "sansio_asgi", "envapp:app", "--app-dir", str(tmp_path), "--port", "0")
+    for extra in ((), ("--workers", "2")):
+        with server_process(*args, "--env-file", str(env_file), *extra, env=env) as (
+            process,
+            port,
+        ):
+            body = httpx.get(f"http://127.0.0.1:{port}/").text
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(DEADLINE_S) == 0
+        assert body == "hello|from-environment|a b"
+
+    missing = run_cli("--env-file", str(tmp_path / "nope.env"), "--port", "0")
+    assert missing.returncode == 1
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "--env-file" in missing.stderr

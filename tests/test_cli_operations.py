@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -157,3 +158,67 @@ def test_log_config_and_bad_values(app_dir: Path, tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert sys.executable
+
+
+SYSTEMD_LAUNCH = (
+    "import os, sys\n"
+    "# as systemd does: the socket at fd 3, LISTEN_PID this very process\n"
+    "os.dup2(int(sys.argv[1]), 3)\n"
+    "os.close(int(sys.argv[1]))\n"
+    "os.environ['LISTEN_FDS'] = '1'\n"
+    "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+    "from sansio_asgi.cli import main\n"
+    "main(sys.argv[2:])\n"
+)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_systemd_socket_activation(app_dir: Path, workers: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    # --port 1 would need privileges: LISTEN_FDS wins over --host/--port.
+    args = ("-c", SYSTEMD_LAUNCH, str(fd), "slow:app", "--app-dir", str(app_dir), "--port", "1")
+    with server_process(*args, "--workers", workers, pass_fds=(fd,)) as (process, announced):
+        assert announced == port
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "done"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(DEADLINE_S) == 0
+    listener.close()
+
+
+def test_systemd_unix_socket_is_left_in_place(app_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "activated.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        listener.listen()
+        fd = listener.fileno()
+        args = ("-c", SYSTEMD_LAUNCH, str(fd), "slow:app", "--app-dir", str(app_dir))
+        with subprocess.Popen(
+            [sys.executable, *args, "--uds", str(path)],
+            pass_fds=(fd,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as process:
+            try:
+                with httpx.Client(transport=httpx.HTTPTransport(uds=str(path))) as client:
+                    # systemd's socket queues the request until the server accepts it
+                    assert client.get("http://localhost/", timeout=DEADLINE_S).text == "done"
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(DEADLINE_S) == 0
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    assert path.exists()  # systemd's socket file: not ours to remove
+
+
+def test_listen_pid_of_another_process_is_ignored(app_dir: Path) -> None:
+    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": "1"}
+    args = ("-m", "sansio_asgi", "slow:app", "--app-dir", str(app_dir), "--port", "0")
+    with server_process(*args, env=env) as (process, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "done"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(DEADLINE_S) == 0
