@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.1.*", "13.1.*"]
 
 
@@ -31,6 +33,7 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         )
 
 
+@pytest.mark.timeout(300)  # about 25 s each on an idle 2-core machine; kosoku's own limit
 def test_autobahn_cases_pass(serve: Any, tmp_path: Path) -> None:
     kosoku = Path(sys.executable).with_name("kosoku")
     includes = [arg for case in CASES for arg in ("-i", case)]
