@@ -318,17 +318,18 @@ class HTTP11Handler:
     def shutdown(self, now: float) -> None:
         """Serve no further requests: close when idle, or after the current response.
 
-        A connection that has not had a request yet was just accepted: its request is almost
-        certainly on its way, so it gets ``linger_timeout_s`` to arrive (and is answered with
-        ``connection: close``) instead of being closed under it.
+        An idle connection is not closed under a request that may be on its way: one just
+        accepted, whose request is almost certainly coming, gets ``linger_timeout_s``; one kept
+        alive between requests gets ``shutdown_idle_grace_s``. A request that arrives meanwhile
+        is answered with ``connection: close``. Either way the connection closes in IDLE when
+        the grace ends (``handle_timer``).
         """
         self._keep_alive = False
         if self.phase == IDLE:
-            if self._fresh:
-                grace = now + self._settings.linger_timeout_s
-                self._deadline = grace if self._deadline is None else min(self._deadline, grace)
-            else:
-                self._close(now)
+            settings = self._settings
+            wait_s = settings.linger_timeout_s if self._fresh else settings.shutdown_idle_grace_s
+            grace = now + wait_s
+            self._deadline = grace if self._deadline is None else min(self._deadline, grace)
 
     # ------------------------------------------------------------------ parsing
 

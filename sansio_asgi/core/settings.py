@@ -41,6 +41,11 @@ REQUEST_BODY_TIMEOUT_S = 30.0
 # How long a connection we are closing keeps reading (and discarding) before the final close.
 LINGER_TIMEOUT_S = 2.0
 
+# When the server stops, a kept-alive connection that sits idle between requests is closed after
+# this: a request the client sent just before it learned of the stop is still answered (with
+# "connection: close") instead of meeting a closed connection, which a proxy would log and retry.
+SHUTDOWN_IDLE_GRACE_S = 0.25
+
 # uvicorn's defaults: the largest WebSocket message (larger closes with 1009), and keepalive
 # pings every 20 s that must be answered within 20 s (else close with 1011).
 WS_MAX_SIZE_BYTES = 16 * 1024 * 1024
@@ -76,6 +81,7 @@ class ProtocolSettings:
     header_timeout_s: float = HEADER_TIMEOUT_S
     request_body_timeout_s: float | None = REQUEST_BODY_TIMEOUT_S
     linger_timeout_s: float = LINGER_TIMEOUT_S
+    shutdown_idle_grace_s: float = SHUTDOWN_IDLE_GRACE_S
     max_header_bytes: int = MAX_HEADER_BYTES
     body_buffer_high_water_bytes: int = BODY_BUFFER_HIGH_WATER_BYTES
     discard_body_limit_bytes: int = DISCARD_BODY_LIMIT_BYTES

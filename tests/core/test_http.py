@@ -1344,3 +1344,42 @@ def test_unread_body_beyond_discard_limit_closes() -> None:
     assert not h.of_type(SendEOF)
     h.feed(body[100:200])
     assert h.of_type(SendEOF)
+
+
+# ---------------------------------------------------------------- shutdown
+
+
+def test_shutdown_closes_a_kept_alive_idle_connection_after_a_short_grace() -> None:
+    h = Harness(now=0.0)
+    h.feed(request("GET", "/"))
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok", now=1.0)
+    h.protocol.shutdown(2.0)
+    assert not h.of_type(SendEOF)
+    assert h.protocol.next_deadline() == 2.0 + ProtocolSettings().shutdown_idle_grace_s
+    h.timer(2.0 + ProtocolSettings().shutdown_idle_grace_s)
+    assert h.of_type(SendEOF)
+    assert len(h.start_apps()) == 1
+
+
+def test_a_request_that_arrives_in_the_shutdown_grace_is_answered_with_close() -> None:
+    """The client sent it before it could know the server was stopping: it is served, and the
+    connection closes after it, instead of meeting a close (a proxy logs and retries that)."""
+    h = Harness(now=0.0)
+    h.feed(request("GET", "/first"))
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok", now=1.0)
+    h.protocol.shutdown(2.0)
+    h.feed(request("GET", "/second"), now=2.1)
+    assert [s.scope["path"] for s in h.start_apps()] == ["/first", "/second"]
+    h.respond(h.cycle(), 200, [(b"content-length", b"2")], b"ok", now=2.2)
+    first, second = parse_responses(h.sent, ["GET", "GET"])
+    assert first.get(b"connection") is None
+    assert second.get(b"connection") == b"close"
+    assert h.of_type(SendEOF)
+
+
+def test_shutdown_gives_a_fresh_connection_the_linger_time() -> None:
+    h = Harness(now=0.0)
+    h.protocol.shutdown(0.5)
+    assert h.protocol.next_deadline() == 0.5 + ProtocolSettings().linger_timeout_s
+    h.feed(request("GET", "/"), now=1.0)
+    assert len(h.start_apps()) == 1
