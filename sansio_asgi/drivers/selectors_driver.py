@@ -103,6 +103,7 @@ class SelectorsDriver:
         self._timer_seq = itertools.count()
         self._running = False
         self._thread: threading.Thread | None = None
+        self._waits: set[asyncio.Future[None]] = set()  # calls the I/O thread has not answered
         self._all_closed = asyncio.Event()
         self._all_closed.set()
 
@@ -140,6 +141,8 @@ class SelectorsDriver:
             self._wake()
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+            for waiter in self._waits:  # calls that came too late for the I/O thread
+                _resolve(waiter, None)
             self.selector.close()
             self._wake_r.close()
             self._wake_w.close()
@@ -182,14 +185,20 @@ class SelectorsDriver:
             function(*args)
 
     async def _call_and_wait(self, function: Callable[[], None]) -> None:
+        if not self._running:
+            return  # the I/O thread has stopped (a forced close): nothing is left to do there
         done = self.loop.create_future()
 
         def call() -> None:
             function()
             self.loop.call_soon_threadsafe(_resolve, done, None)
 
+        self._waits.add(done)
         self.call_in_io(call)
-        await done
+        try:
+            await done
+        finally:
+            self._waits.discard(done)
 
     # the I/O thread
 

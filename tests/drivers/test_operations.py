@@ -445,3 +445,19 @@ def test_a_second_stop_request_forces_the_exit(driver: str) -> None:
         server.loop.call_soon_threadsafe(server.server.request_stop)
         wait_for(cancelled.is_set)
         sock.close()
+
+
+def test_a_forced_first_stop_cuts_everything(driver: str) -> None:
+    """``request_stop(force=True)`` as the first stop (SIGQUIT under gunicorn): the app is
+    cancelled and ``serve()`` returns, although the driver closes before it stops accepting."""
+    cancelled = threading.Event()
+    forever = never_answers(cancelled)
+
+    with running_server(forever, driver=driver) as server:
+        sock = server.connect()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: bool(server.server._driver and server.server._driver.tasks))
+        server.loop.call_soon_threadsafe(lambda: server.server.request_stop(force=True))
+        wait_for(cancelled.is_set)
+        wait_for(server.loop.is_closed)
+        sock.close()
