@@ -19,12 +19,21 @@ from sansio_asgi.drivers.sockets import bind_socket
 DEADLINE_S = 10.0
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float = DEADLINE_S) -> None:
-    """Poll ``predicate`` until it holds, failing the test at the deadline."""
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout_s: float = DEADLINE_S,
+    what: str = "",
+    detail: Callable[[], str] = str,
+) -> Any:
+    """Poll ``predicate`` until it returns something true, and return that; fail the test at
+    the deadline, saying ``what`` was awaited and ``detail()`` (a log, say)."""
     deadline = time.monotonic() + timeout_s
-    while not predicate():
+    while True:
+        result = predicate()
+        if result:
+            return result
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
+            raise AssertionError(f"not before the deadline: {what or predicate}\n{detail()}")
         time.sleep(0.005)
 
 

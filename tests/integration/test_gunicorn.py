@@ -31,6 +31,7 @@ from websockets.sync.client import connect as ws_connect
 
 from sansio_asgi.workers import config_from_gunicorn, max_header_bytes
 
+from ..drivers.conftest import wait_for
 from .deploy_app import pattern
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,23 +40,6 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.integration.deploy_app:app"
 DEADLINE_S = 20.0
 WORKER_CLASSES = ["SansioWorker", "SansioSelectorsWorker"]
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout_s: float = DEADLINE_S,
-    what: str = "",
-    detail: Callable[[], str] = str,
-) -> Any:
-    """Poll ``predicate`` until it returns something true, and return that."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not before the deadline: {what or predicate}\n{detail()}")
-        time.sleep(0.02)
 
 
 def children(pid: int) -> set[int]:

@@ -31,16 +31,15 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import trustme
 from websockets.sync.client import connect as ws_connect
 
+from ..drivers.conftest import wait_for
 from .deploy_app import pattern
 
 pytestmark = pytest.mark.timeout(300)
@@ -104,17 +103,6 @@ http {{
     }}
 }}
 """
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = DEADLINE_S, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not before the deadline: {what or predicate}")
-        time.sleep(0.02)
 
 
 def free_port() -> int:
