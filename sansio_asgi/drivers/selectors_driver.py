@@ -436,7 +436,8 @@ class _Connection:
                 with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_WR)
         self._update_interest()
-        self._update_write_pause()
+        if self.out or self.write_paused:  # not when all was written, the common case
+            self._update_write_pause()
 
     def _update_write_pause(self) -> None:
         """Tell the core when the unsent output passes the high-water mark, and when it has
