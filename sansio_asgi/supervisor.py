@@ -272,11 +272,19 @@ class Supervisor:
                 self._read_wake_pipe()
             else:
                 worker, what = key.data
+                if worker not in self.workers:
+                    continue  # reaped earlier in this tick
                 if what == "pipe":
                     self._read_pipe(worker)
                 elif worker.process.exitcode is not None:
                     self._read_pipe(worker)  # a last "ready" before it exited
                     self._reap(worker)
+        for worker in list(self.workers):
+            # A child the app forked inherits the sentinel and keeps it from firing: whether
+            # the worker itself has exited is asked directly (waitpid without waiting).
+            if worker.process.exitcode is not None:
+                self._read_pipe(worker)
+                self._reap(worker)
         while self._signals:
             self._handle_signal(self._signals.popleft())
         if self._watcher is not None:

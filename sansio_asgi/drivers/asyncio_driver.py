@@ -17,8 +17,9 @@ The timer is lazy: one ``call_at`` handle per connection, re-armed only when the
 deadline moves *earlier*. When it fires early (the deadline moved later), ``handle_timer`` does
 nothing and ``_flush`` arms it again for the new deadline.
 
-A connection is a ``BufferedProtocol``: the transport reads into the connection's own buffer of
-``read_size_bytes``, the size the core's resource budget assumes (asyncio would read 256 KiB).
+A connection is a ``BufferedProtocol``: the transport reads into a buffer of ``read_size_bytes``
+(one per driver, shared by its connections), the size the core's resource budget assumes
+(asyncio would read 256 KiB).
 A write that fails (the peer reset the connection) closes the transport at once but reports
 ``connection_lost`` only on a later turn of the loop; an app that streams without awaiting
 anything else would never see that turn, so ``send()`` checks the transport first and tells
@@ -87,6 +88,9 @@ class AsyncioDriver:
         self.report = report
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        # One read buffer for every connection: the loop reads one socket at a time, and
+        # buffer_updated copies the bytes out before the next read.
+        self.read_buffer = memoryview(bytearray(settings.read_size_bytes))
         self._listeners: list[socket.socket] = []
         self._accepting: set[asyncio.Task[None]] = set()
         self._accept_resting: dict[socket.socket, asyncio.TimerHandle] = {}
@@ -204,7 +208,6 @@ class AsyncioDriver:
 
 class _Connection(asyncio.BufferedProtocol):
     __slots__ = (
-        "buffer",
         "core",
         "driver",
         "eager_limit",
@@ -233,7 +236,6 @@ class _Connection(asyncio.BufferedProtocol):
         self.timer_at = 0.0
         self.trace = trace_enabled()
         self.peer = "-"
-        self.buffer = memoryview(bytearray(driver.settings.read_size_bytes))
         self.eager_limit = (
             EAGER_SENDS_BEFORE_YIELD if driver.tls is None else EAGER_SENDS_BEFORE_YIELD_TLS
         )
@@ -270,10 +272,10 @@ class _Connection(asyncio.BufferedProtocol):
         self._flush()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self.buffer
+        return self.driver.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self.buffer[:nbytes]))
+        self.data_received(bytes(self.driver.read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.trace:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,26 @@ def test_out_of_file_descriptors_backs_off_and_keeps_serving(driver: str) -> Non
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_connection_holds_no_read_buffer(driver: str) -> None:
+    """Memory per idle keep-alive connection stays a few KiB: no read buffer is held per
+    connection (before, the asyncio driver gave each its own 64 KiB buffer)."""
+    count = 200
+    with running_server(hello_app, driver=driver) as server:
+        driver_object = server.server._driver
+        assert driver_object is not None
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            sockets = [server.connect() for _ in range(count)]
+            try:
+                wait_for(lambda: len(driver_object.connections) == count)
+                held, _ = tracemalloc.get_traced_memory()
+            finally:
+                for sock in sockets:
+                    sock.close()
+        finally:
+            tracemalloc.stop()
+    per_connection = (held - before) / count
+    assert per_connection < 16 * 1024, per_connection

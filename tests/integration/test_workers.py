@@ -457,3 +457,45 @@ def test_a_worker_silent_at_startup_stops_the_server(tmp_path: Path) -> None:
     assert "silent for" in output and "--timeout-notify is 2s" in output
     assert "failed to start: killed by SIGTERM" in output  # it had not yet set up handlers
     assert len(run.started_pids()) == 2
+
+
+FORKING_APP = (
+    "import os, signal, time\n"
+    "async def app(scope, receive, send):\n"
+    "    if scope['type'] == 'lifespan':\n"
+    "        message = await receive()\n"
+    "        if os.fork() == 0:  # a child of the app's own, outliving its worker\n"
+    "            signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+    "            time.sleep(60)\n"
+    "            os._exit(0)\n"
+    "        await send({'type': 'lifespan.startup.complete'})\n"
+    "        await receive()\n"
+    "        await send({'type': 'lifespan.shutdown.complete'})\n"
+    "        return\n"
+    "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+    "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
+)
+
+
+def test_a_worker_whose_app_forked_is_reaped_when_it_exits(tmp_path: Path) -> None:
+    """The app's own child inherits the worker's sentinel pipe, which then never signals the
+    worker's exit: the supervisor asks for the worker's exit status itself."""
+    (tmp_path / "forkapp.py").write_text(FORKING_APP)
+    args = ("forkapp:app", "--app-dir", str(tmp_path), "--port", "0", "--workers", "2")
+    children: list[int] = []
+    with supervised(*args) as run:
+        run.wait_started(2)
+        for worker in run.ready_pids():
+            listing = Path(f"/proc/{worker}/task/{worker}/children").read_text()
+            children += [int(pid) for pid in listing.split()]
+        try:
+            assert len(children) == 2
+            run.signal(signal.SIGTERM)
+            # The forked children sleep for 60 s; the supervisor must not wait for them.
+            code = run.process.wait(timeout=DEADLINE_S)
+        finally:
+            for pid in children:  # they hold the output pipe open too
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        assert run.wait() == 0 == code, run.output()
+        assert "Killing worker process" not in run.output()
