@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--reload-delay",
-        type=_seconds,
+        type=_positive_float,
         default=0.25,
         help="seconds between checks (polling) or of quiet before a restart (watchfiles)",
     )

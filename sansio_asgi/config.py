@@ -161,12 +161,16 @@ class Config:
             "timeout_headers",
             "ws_ping_interval",
             "ws_ping_timeout",
-            "reload_delay",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must not be negative")
-        for name in ("timeout_notify", "timeout_worker_healthcheck", "workers_max_rss"):
+        for name in (
+            "timeout_notify",
+            "timeout_worker_healthcheck",
+            "workers_max_rss",
+            "reload_delay",  # 0 would rescan the tree in a busy loop
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive")

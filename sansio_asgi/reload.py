@@ -172,6 +172,9 @@ class PollingWatcher(Watcher):
                 continue
 
 
+READY_TIMEOUT_MS = 100
+
+
 class WatchfilesWatcher(Watcher):
     """OS notifications through watchfiles; ``delay_s`` is its debounce: changes within it are
     reported together."""
@@ -184,17 +187,21 @@ class WatchfilesWatcher(Watcher):
         def wanted(change: Any, path: str) -> bool:
             return self.watches(Path(path))
 
-        self._ready.set()
+        # watch() creates the OS watch lazily, inside the generator: the watcher is ready at
+        # its first answer (a timeout after READY_TIMEOUT_MS at the latest), not before.
         for changes in watchfiles.watch(
             *self.roots,
             watch_filter=wanted,
             debounce=max(int(self.delay_s * 1000), 50),
             step=50,
             stop_event=self._stop,
-            yield_on_timeout=False,
+            rust_timeout=READY_TIMEOUT_MS,
+            yield_on_timeout=True,
             raise_interrupt=False,
         ):
-            self._report(Path(path) for _, path in changes)
+            self._ready.set()
+            if changes:
+                self._report(Path(path) for _, path in changes)
 
 
 def watchfiles_installed() -> bool:

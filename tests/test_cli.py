@@ -407,3 +407,17 @@ def test_env_file(tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert len(missing.stderr.strip().splitlines()) == 1
     assert "--env-file" in missing.stderr
+
+
+def test_a_zero_reload_delay_is_refused() -> None:
+    """0 would make the polling watcher rescan the tree in a busy loop."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sansio_asgi", "--reload", "--reload-delay", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sansio-asgi: error: argument --reload-delay: invalid number '0': must be > 0"
+    )

@@ -31,7 +31,6 @@ The selectors driver (``selectors_driver.py``) has the same sections in the same
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import time
@@ -51,14 +50,16 @@ from ..core.events import (
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app
-from .sockets import TLS, peer_addresses, set_nodelay
+from .sockets import (
+    ACCEPT_BACKOFF_S,
+    ACCEPT_RESOURCE_ERRORS,
+    TLS,
+    peer_addresses,
+    set_nodelay,
+)
 
 error_log = logging.getLogger("sansio_asgi.error")
 
-# accept() errors that mean "out of a resource" (file descriptors, buffers): accepting again at
-# once would fail the same way and spin, so the listener rests for this long.
-ACCEPT_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-ACCEPT_BACKOFF_S = 0.5
 
 # An app's send() that finds room in the write buffer returns without giving the loop a turn;
 # after this many such sends in a row it yields once, so a streaming app cannot starve the
@@ -329,10 +330,12 @@ class _Connection(asyncio.BufferedProtocol):
 
     # the loop after every call into the core
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Write, act, re-arm; whether anything was written."""
         core = self.core
         data = core.data_to_send()
-        if data and not self.lost:
+        wrote = bool(data) and not self.lost
+        if wrote:
             if self.trace:
                 trace_data(self.peer, ">", data)
             self.transport.write(data)
@@ -363,6 +366,7 @@ class _Connection(asyncio.BufferedProtocol):
             self.timer_at = deadline
             delay = deadline - time.time()
             self.timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+        return wrote
 
     def _send_eof(self) -> None:
         transport = self.transport
@@ -448,11 +452,11 @@ class _AppRun:
             trace_message(connection.peer, ">", message)
         connection.check_transport()
         connection.core.message_from_app(self.cycle, message, time.time())
-        connection._flush()
+        wrote = connection._flush()
         if connection.write_paused and not connection.lost:
             self.eager_sends = 0
             await connection.wait_writable()
-        else:
+        elif wrote:  # a held http.response.start writes nothing: no turn is owed for it
             self.eager_sends += 1
             if self.eager_sends >= connection.eager_limit:
                 self.eager_sends = 0

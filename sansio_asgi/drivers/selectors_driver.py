@@ -24,7 +24,8 @@ socket out of, and back into, the read set.
 Timers live in one heap of ``(deadline, seq, owner)`` entries. An owner (a connection, or a
 listener resting after ``EMFILE``) keeps its own ``timer_at``; an entry whose deadline is not
 its owner's ``timer_at`` is stale and skipped, and the heap is rebuilt without stale entries
-whenever they outnumber the live ones, so a closed connection is collectable at once.
+once it holds more than twice the live owners plus ``TIMER_HEAP_SLACK``: at most that many
+closed connections wait for their old deadlines, however many there have been.
 
 The sections and names follow ``asyncio_driver.py``.
 """
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import heapq
 import itertools
 import logging
@@ -59,14 +59,16 @@ from ..core.events import (
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app
-from .sockets import TLS, peer_addresses, set_nodelay
+from .sockets import (
+    ACCEPT_BACKOFF_S,
+    ACCEPT_RESOURCE_ERRORS,
+    TLS,
+    peer_addresses,
+    set_nodelay,
+)
 
 error_log = logging.getLogger("sansio_asgi.error")
 
-# accept() errors that mean "out of a resource" (file descriptors, buffers): accepting again at
-# once would fail the same way and spin, so the listener rests for this long.
-ACCEPT_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-ACCEPT_BACKOFF_S = 0.5
 
 # The heap is rebuilt when it holds more than this many entries beyond twice the live owners.
 TIMER_HEAP_SLACK = 64
@@ -219,7 +221,10 @@ class SelectorsDriver:
                 while timers and timers[0][0] <= now:
                     deadline, _, owner = heapq.heappop(timers)
                     if owner.timer_at == deadline:
-                        owner.on_timer(now)
+                        try:
+                            owner.on_timer(now)
+                        except Exception:  # as above: one owner's bug stops no other
+                            error_log.exception("Error in the selectors driver")
 
     def schedule(self, owner: _Connection | _Acceptor, deadline: float) -> None:
         """Call ``owner.on_timer(now)`` at ``deadline``, unless ``owner.timer_at`` changes."""

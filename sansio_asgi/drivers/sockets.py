@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import ssl
 import stat
 from typing import Any
+
+# accept() errors that mean "out of a resource" (file descriptors, buffers): accepting again at
+# once would fail the same way and spin, so the listener rests for this long.
+ACCEPT_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_BACKOFF_S = 0.5
 
 
 def bind_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:

@@ -487,11 +487,11 @@ def test_term_lets_a_request_in_flight_finish(gunicorn: Any, worker_class: str) 
 
 
 def test_quit_stops_at_once(gunicorn: Any, worker_class: str) -> None:
-    server = gunicorn(worker_class, workers=1)  # --graceful-timeout 5
+    server = gunicorn(worker_class, "--graceful-timeout", "25", workers=1)  # the last one wins
     thread, outcome = sleeping_request(server, 30)
     started = time.monotonic()
     server.signal(signal.SIGQUIT)
     thread.join(DEADLINE_S)
     assert server.process.wait(DEADLINE_S) == 0
-    assert time.monotonic() - started < 4, "well within --graceful-timeout"
+    assert time.monotonic() - started < 10, "well within --graceful-timeout"
     assert isinstance(outcome[0], httpx.TransportError), outcome
