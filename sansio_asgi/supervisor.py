@@ -168,8 +168,10 @@ class SupervisedServer(Server):
 def worker_main(config: Config, sockets: list[socket.socket], pipe: Connection) -> None:
     """A worker process: serve ``sockets`` until SIGTERM. Exit code 1 when the app does not
     load, 3 when its lifespan startup fails."""
-    # Ctrl+C reaches the whole process group; the supervisor relays it as SIGTERM, once.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl+C, a terminal's hangup and job control reach the whole process group; they are the
+    # supervisor's to act on (it relays a stop as SIGTERM, once; SIGHUP is a rolling restart).
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_IGN)
     configure_logging(
         config.log_level,
         access=config.access_log,

@@ -59,6 +59,7 @@ class Supervised:
             text=True,
             cwd=cwd,
             env={**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # a process group of its own, as under a terminal
         )
         self.lines: list[str] = []
         self._lock = threading.Lock()
@@ -499,3 +500,16 @@ def test_a_worker_whose_app_forked_is_reaped_when_it_exits(tmp_path: Path) -> No
                     os.kill(pid, signal.SIGKILL)
         assert run.wait() == 0 == code, run.output()
         assert "Killing worker process" not in run.output()
+
+
+def test_signals_to_the_whole_process_group_are_the_supervisors(app_dir: Path) -> None:
+    """A terminal's hangup (SIGHUP to the process group) is a rolling restart, and job control
+    signals reach the supervisor alone: no worker dies of them."""
+    with supervised(*base_args(app_dir, "--workers", "2")) as run:
+        run.wait_started(2)
+        os.killpg(run.process.pid, signal.SIGHUP)
+        run.wait_for(r"Worker process \[\d+\] is ready", count=4)
+        os.killpg(run.process.pid, signal.SIGTTIN)
+        run.wait_for(r"Worker process \[\d+\] is ready", count=5)
+        assert not run.matches(r"Worker process \[\d+\] died"), run.output()
+        stop_cleanly(run)
