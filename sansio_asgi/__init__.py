@@ -20,20 +20,13 @@ def run(app: ASGIApp | str | None = None, **options: Any) -> None:
     ``if __name__ == "__main__":``. A setting the server cannot use ends the process with one
     line on stderr and exit code 1; so does an app that does not load.
     """
-    from .logs import configure_logging
     from .supervisor import serve
 
     try:
         config = Config(app=app, **options)
     except ConfigError as exc:
         raise SystemExit(f"sansio-asgi: error: {exc}") from None
-    configure_logging(
-        config.log_level,
-        access=config.access_log,
-        access_format=config.access_log_format,
-        use_colors=config.use_colors,
-        log_config=config.log_config,
-    )
+    config.configure_logging()
     code = serve(config)
     if code:
         raise SystemExit(code)

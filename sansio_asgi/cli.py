@@ -31,7 +31,7 @@ from .core.settings import (
     WS_PING_TIMEOUT_S,
 )
 from .drivers import DRIVERS
-from .logs import LOG_LEVELS, configure_logging
+from .logs import LOG_LEVELS
 from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
 from .supervisor import serve
 
@@ -463,13 +463,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-        configure_logging(
-            config.log_level,
-            access=config.access_log,
-            access_format=config.access_log_format,
-            use_colors=config.use_colors,
-            log_config=config.log_config,
-        )
+        config.configure_logging()
     except ValueError as exc:  # ConfigError too: settings that cannot work together
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:

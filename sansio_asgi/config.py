@@ -38,6 +38,7 @@ from .core.settings import (
     WS_PING_TIMEOUT_S,
     ProtocolSettings,
 )
+from .logs import configure_logging
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -313,6 +314,17 @@ class Config:
                 ) from None
         context.set_alpn_protocols(["http/1.1"])
         return context
+
+    def configure_logging(self) -> None:
+        """Set the loggers up as ``--log-level``, ``--access-log``, ``--access-log-format``,
+        ``--use-colors`` and ``--log-config`` say."""
+        configure_logging(
+            self.log_level,
+            access=self.access_log,
+            access_format=self.access_log_format,
+            use_colors=self.use_colors,
+            log_config=self.log_config,
+        )
 
     def protocol_settings(
         self, state: dict[str, Any] | None = None, admission: Admission | None = None

@@ -54,7 +54,6 @@ from typing import Any
 
 from .config import AppLoadError, Config, ConfigError, load_env_file
 from .drivers.sockets import bind_socket, bind_unix_socket, display_url, socket_from_fd
-from .logs import configure_logging
 from .reload import Watcher, make_watcher
 from .server import Server
 
@@ -172,13 +171,7 @@ def worker_main(config: Config, sockets: list[socket.socket], pipe: Connection) 
     # supervisor's to act on (it relays a stop as SIGTERM, once; SIGHUP is a rolling restart).
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
-    configure_logging(
-        config.log_level,
-        access=config.access_log,
-        access_format=config.access_log_format,
-        use_colors=config.use_colors,
-        log_config=config.log_config,
-    )
+    config.configure_logging()
     server = SupervisedServer(config, pipe)
     code = 1
     try:
