@@ -25,10 +25,10 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .server import ServerProcess
@@ -94,14 +94,25 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
+def group_of(id: str) -> str:
+    """The group a check id names: the part before its first '.' (``http11.pipelining`` is in
+    ``http11``); a ValueError if that is not one of ``GROUPS`` or nothing follows it."""
+    group, dot, name = id.partition(".")
+    if group not in GROUPS or not dot or not name:
+        raise ValueError(
+            f"check id {id!r} is not 'group.name' with a known group ({', '.join(GROUPS)})"
+        )
+    return group
+
+
 def check(
-    id: str, *, group: str, title: str, clause: str, level: str = MUST
+    id: str, *, title: str, clause: str, level: str = MUST
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
-    """Register a check; ``id`` is ``group.name`` and unique across the suite."""
-    if group not in GROUPS:
-        raise ValueError(f"unknown group {group!r}")
+    """Register a check; ``id`` is ``group.name``, unique across the suite, and its group is
+    the part before the first '.'."""
+    group = group_of(id)
     if level not in (MUST, SHOULD, READING):
-        raise ValueError(f"unknown level {level!r}")
+        raise ValueError(f"check {id!r}: unknown level {level!r}")
 
     def register(function: Callable[[Context], Result]) -> Callable[[Context], Result]:
         if id in REGISTRY:
@@ -110,6 +121,34 @@ def check(
         return function
 
     return register
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Row:
+    """One check of a family whose checks differ only in data (the request sent, the answers
+    accepted): a row of the family's table, registered by ``check_rows`` and graded by the one
+    function the family shares. A family subclasses it with the fields that vary."""
+
+    id: str
+    title: str
+    clause: str
+    level: str = MUST
+
+
+RowT = TypeVar("RowT", bound=Row)
+
+
+def check_rows(rows: Iterable[RowT], grade: Callable[[Context, RowT], Result]) -> None:
+    """Register each row as a check that runs ``grade(ctx, row)``."""
+
+    def bound(row: RowT) -> Callable[[Context], Result]:
+        def run(ctx: Context) -> Result:
+            return grade(ctx, row)
+
+        return run
+
+    for row in rows:
+        check(row.id, title=row.title, clause=row.clause, level=row.level)(bound(row))
 
 
 def load_spec() -> dict[str, Any]:

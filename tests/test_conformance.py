@@ -9,6 +9,7 @@ a broken server from a good one.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -348,3 +349,56 @@ def test_kill_stops_the_workers_of_a_leader_that_exited() -> None:
     while running(worker) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not running(worker)
+
+
+# -- the registry: a check's group is its id's prefix; families of checks are table rows
+
+
+def test_every_check_is_in_the_group_its_id_names() -> None:
+    from conformance.framework import GROUPS
+    from conformance.runner import load_checks
+
+    checks = load_checks()
+    for check in checks.values():
+        assert check.group == check.id.split(".", 1)[0], check.id
+    assert {check.group for check in checks.values()} == set(GROUPS)
+
+
+def test_table_rows_are_registered_as_their_checks() -> None:
+    from conformance.checks.http11 import BAD_REQUESTS
+    from conformance.checks.websocket import BAD_HANDSHAKES
+    from conformance.runner import load_checks
+
+    checks = load_checks()
+    assert len(BAD_REQUESTS) == 8
+    assert len(BAD_HANDSHAKES) == 6
+    for row in (*BAD_REQUESTS, *BAD_HANDSHAKES):
+        registered = checks[row.id]
+        assert (registered.title, registered.clause, registered.level) == (
+            row.title,
+            row.clause,
+            row.level,
+        )
+    assert checks["http11.te-not-chunked-final"].group == "http11"
+    assert checks["websocket.handshake-post"].group == "websocket"
+
+
+@pytest.mark.parametrize(
+    "check_id", ["nope.thing", "http11", "http11.", ".pipelining", "HTTP11.x", "http-11.x"]
+)
+def test_a_check_id_without_a_known_group_is_refused(check_id: str) -> None:
+    from conformance.framework import REGISTRY, Row, check, check_rows
+
+    with pytest.raises(ValueError, match=re.escape(repr(check_id))):
+        check(check_id, title="t", clause="RFC 9112 §2.2")
+    row = Row(id=check_id, title="t", clause="RFC 9112 §2.2")
+    with pytest.raises(ValueError, match=re.escape(repr(check_id))):
+        check_rows([row], lambda ctx, row: None)  # type: ignore[arg-type, return-value]
+    assert check_id not in REGISTRY
+
+
+def test_a_check_cannot_name_a_group_of_its_own() -> None:
+    from conformance.framework import check
+
+    with pytest.raises(TypeError):
+        check("http11.x", group="websocket", title="t", clause="RFC 9112 §2.2")  # type: ignore[call-arg]

@@ -70,7 +70,6 @@ from .common import (
     wait_event,
 )
 
-GROUP = "asgi-http"
 SCOPE = "ASGI HTTP spec, HTTP Connection Scope"
 WEBSOCKET_SCOPE = "ASGI WebSocket spec, Websocket Connection Scope"
 ERRORS = "ASGI spec, Error Handling"
@@ -265,7 +264,6 @@ def headers_problem(scope: Scope) -> str | None:
 
 @check(
     "asgi-http.scope-keys",
-    group=GROUP,
     title="every HTTP scope key is present when required, of its type, with an allowed value",
     clause=SCOPE,
 )
@@ -283,7 +281,6 @@ def scope_key_types(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-method-version",
-    group=GROUP,
     title="method is the uppercase request method; http_version follows the request line",
     clause=SCOPE,
 )
@@ -302,7 +299,6 @@ def scope_method_version(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-path",
-    group=GROUP,
     title="path is percent-decoded and UTF-8 decoded, without the query string",
     clause=SCOPE,
 )
@@ -318,7 +314,6 @@ def scope_path(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-raw-path",
-    group=GROUP,
     title="raw_path, if given, is the path's bytes as received, without the query string",
     clause=SCOPE,
 )
@@ -335,7 +330,6 @@ def scope_raw_path(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-query-string",
-    group=GROUP,
     title="query_string is the bytes after '?', still percent-encoded",
     clause=SCOPE,
 )
@@ -350,7 +344,6 @@ def scope_query_string(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-query-string-empty",
-    group=GROUP,
     title="without a query, query_string is present and b''",
     clause="reading: query-string-required",
     level=READING,
@@ -367,7 +360,6 @@ def scope_query_string_empty(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-headers",
-    group=GROUP,
     title="request headers keep each name's values in order, and duplicates, as [bytes, bytes]",
     clause=SCOPE,
 )
@@ -389,7 +381,6 @@ def scope_headers(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-header-names",
-    group=GROUP,
     title="request header names are lowercased (or their case kept), never otherwise changed",
     clause=SCOPE,
     level=SHOULD,
@@ -412,7 +403,6 @@ def scope_header_names(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-client",
-    group=GROUP,
     title="client, if given, is [host, port] of the client's socket",
     clause=SCOPE,
 )
@@ -429,7 +419,6 @@ def scope_client(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-server",
-    group=GROUP,
     title="server, if given, is [host, port] of the listening socket",
     clause=SCOPE,
 )
@@ -447,7 +436,6 @@ def scope_server(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-asgi-version",
-    group=GROUP,
     title="asgi.version is '3.0' (the app is a 3.0 single callable); spec_version a known 2.x",
     clause=SCOPE,
 )
@@ -464,7 +452,6 @@ def scope_asgi_version(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-scheme-root-path",
-    group=GROUP,
     title="scheme is 'http' on a plain connection and root_path '' by default",
     clause=SCOPE,
 )
@@ -481,7 +468,6 @@ def scope_scheme_root_path(ctx: Context) -> Result:
 
 @check(
     "asgi-http.scope-no-tls",
-    group=GROUP,
     title="no 'tls' extension on a plain TCP connection",
     clause="ASGI TLS spec, When to use this extension",
 )
@@ -517,7 +503,6 @@ def extensions_problems(scope: Scope) -> tuple[list[str], list[str]]:
 
 @check(
     "asgi-http.scope-extensions-state",
-    group=GROUP,
     title="extensions, if given, maps names to dicts; state, if given, is a dict",
     clause="ASGI spec, Extensions",
 )
@@ -539,7 +524,6 @@ def scope_extensions_state(ctx: Context) -> Result:
 
 @check(
     "asgi-http.ws-scope-keys",
-    group=GROUP,
     title="every WebSocket scope key is present when required, of its type, with an allowed value",
     clause=WEBSOCKET_SCOPE,
 )
@@ -559,7 +543,6 @@ def ws_scope_keys(ctx: Context) -> Result:
 
 @check(
     "asgi-http.ws-scope-request",
-    group=GROUP,
     title="WebSocket path decoded, query_string raw, headers in order, subprotocols as offered",
     clause=WEBSOCKET_SCOPE,
 )
@@ -594,7 +577,6 @@ def ws_scope_request(ctx: Context) -> Result:
 
 @check(
     "asgi-http.ws-scope-connection",
-    group=GROUP,
     title="WebSocket client/server addresses, scheme 'ws', root_path '', asgi.version, no tls",
     clause=WEBSOCKET_SCOPE,
 )
@@ -630,7 +612,6 @@ def ws_scope_connection(ctx: Context) -> Result:
 
 @check(
     "asgi-http.ws-scope-defaults",
-    group=GROUP,
     title="WebSocket without query or subprotocols: query_string b'' (or absent/None), "
     "subprotocols [] (or absent)",
     clause=WEBSOCKET_SCOPE,
@@ -712,7 +693,6 @@ def post_in_writes(
 
 @check(
     "asgi-http.request-body",
-    group=GROUP,
     title="a Content-Length body arrives whole in http.request messages of the right types",
     clause="ASGI HTTP spec, Request",
 )
@@ -729,7 +709,6 @@ def request_body(ctx: Context) -> Result:
 
 @check(
     "asgi-http.request-no-body",
-    group=GROUP,
     title="a request without a body gives http.request with body b'', more_body False, at once",
     clause="ASGI HTTP spec, Request",
 )
@@ -744,7 +723,6 @@ def request_no_body(ctx: Context) -> Result:
 
 @check(
     "asgi-http.request-chunked",
-    group=GROUP,
     title="a chunked request body arrives de-chunked and whole, ending with more_body False",
     clause="ASGI HTTP spec, Request",
 )
@@ -763,7 +741,6 @@ def request_chunked(ctx: Context) -> Result:
 
 @check(
     "asgi-http.request-multi-packet",
-    group=GROUP,
     title="a large body sent in many writes arrives whole, ending with more_body False",
     clause="ASGI HTTP spec, Request",
 )
@@ -822,7 +799,6 @@ def invalid_send(ctx: Context, variant: str) -> Result:
 
 @check(
     "asgi-http.invalid-send-str-header-name",
-    group=GROUP,
     title="send() raises for a str header name",
     clause=ERRORS,
     level=SHOULD,
@@ -833,7 +809,6 @@ def invalid_send_str_header_name(ctx: Context) -> Result:
 
 @check(
     "asgi-http.invalid-send-str-body",
-    group=GROUP,
     title="send() raises for a str body",
     clause=ERRORS,
     level=SHOULD,
@@ -844,7 +819,6 @@ def invalid_send_str_body(ctx: Context) -> Result:
 
 @check(
     "asgi-http.invalid-send-missing-status",
-    group=GROUP,
     title="send() raises for http.response.start without status",
     clause=ERRORS,
     level=SHOULD,
@@ -855,7 +829,6 @@ def invalid_send_missing_status(ctx: Context) -> Result:
 
 @check(
     "asgi-http.invalid-send-unknown-type",
-    group=GROUP,
     title="send() raises for a message of an unknown type",
     clause=ERRORS,
     level=SHOULD,
@@ -866,7 +839,6 @@ def invalid_send_unknown_type(ctx: Context) -> Result:
 
 @check(
     "asgi-http.extra-keys",
-    group=GROUP,
     title="extra keys in sent messages cause no error",
     clause=ERRORS,
 )
@@ -892,7 +864,6 @@ def extra_keys(ctx: Context) -> Result:
 
 @check(
     "asgi-http.double-start",
-    group=GROUP,
     title="a second http.response.start raises out of send()",
     clause="reading: double-start-or-body-before-start",
     level=READING,
@@ -916,7 +887,6 @@ def double_start(ctx: Context) -> Result:
 
 @check(
     "asgi-http.body-before-start",
-    group=GROUP,
     title="http.response.body before http.response.start raises out of send()",
     clause="reading: double-start-or-body-before-start",
     level=READING,
@@ -934,7 +904,6 @@ def body_before_start(ctx: Context) -> Result:
 
 @check(
     "asgi-http.body-after-complete",
-    group=GROUP,
     title="a body after the final body is ignored or raises, and never reaches the wire",
     clause="reading: body-after-complete",
     level=READING,
@@ -1001,7 +970,6 @@ def error_response(ctx: Context, path: str, what: str, event: str) -> Result:
 
 @check(
     "asgi-http.raise-before-start",
-    group=GROUP,
     title="an app that raises before http.response.start gets a 500 or a close, never a hang",
     clause=ERRORS,
 )
@@ -1016,7 +984,6 @@ def raise_before_start(ctx: Context) -> Result:
 
 @check(
     "asgi-http.no-response-start",
-    group=GROUP,
     title="an app that returns without http.response.start gets a 500 or a close, never a hang",
     clause="reading: no-response-start",
     level=READING,
@@ -1065,7 +1032,6 @@ def cut_response(ctx: Context, path: str, what: str, event: str) -> Result:
 
 @check(
     "asgi-http.raise-after-start",
-    group=GROUP,
     title="an app that raises mid-stream leaves a visibly cut response and a closed connection",
     clause="reading: raise-after-start",
     level=READING,
@@ -1076,7 +1042,6 @@ def raise_after_start(ctx: Context) -> Result:
 
 @check(
     "asgi-http.return-before-final-body",
-    group=GROUP,
     title="an app that returns mid-stream leaves a visibly cut response and a closed connection",
     clause="reading: return-before-final-body",
     level=READING,
@@ -1110,7 +1075,6 @@ def receive_types(events: Events, prefix: str) -> list[str]:
 
 @check(
     "asgi-http.disconnect-after-response",
-    group=GROUP,
     title="receive() after the response (body read) gives http.disconnect on a kept-alive "
     "connection",
     clause="ASGI HTTP spec, Disconnect",
@@ -1127,7 +1091,6 @@ def disconnect_after_response_read(ctx: Context) -> Result:
 
 @check(
     "asgi-http.disconnect-vs-pending-request",
-    group=GROUP,
     title="receive() after the response (body unread) gives http.disconnect, maybe after the "
     "pending http.request",
     clause="reading: disconnect-vs-pending-request",
@@ -1159,7 +1122,6 @@ def close_when(
 
 @check(
     "asgi-http.disconnect-while-waiting",
-    group=GROUP,
     title="a client that goes away while the app waits in receive() gives it http.disconnect",
     clause="ASGI HTTP spec, Disconnect",
 )
@@ -1178,7 +1140,6 @@ def disconnect_while_waiting(ctx: Context) -> Result:
 
 @check(
     "asgi-http.disconnect-mid-body",
-    group=GROUP,
     title="a client that goes away mid-body ends the app's http.request messages with "
     "http.disconnect",
     clause="ASGI HTTP spec, Disconnect",
@@ -1233,7 +1194,6 @@ def send_story(events: Events) -> tuple[str, Events]:
 
 @check(
     "asgi-http.send-after-disconnect",
-    group=GROUP,
     title="send() after the client went away raises an OSError subclass or does nothing",
     clause="reading: send-on-closed-connection",
     level=READING,
@@ -1267,7 +1227,6 @@ def logged_line(output: str, marker: str) -> str:
 
 @check(
     "asgi-http.send-error-not-logged",
-    group=GROUP,
     title="the server does not log its own OSError from send() as an error when the app lets "
     "it propagate",
     clause="ASGI HTTP spec, Disconnected Client",
@@ -1303,7 +1262,6 @@ def app_headers(response: Response, names: set[bytes]) -> list[tuple[bytes, byte
 
 @check(
     "asgi-http.response-headers",
-    group=GROUP,
     title="response headers keep each name's values in order, and duplicates (three set-cookie)",
     clause="ASGI HTTP spec, Response Start",
 )
@@ -1329,7 +1287,6 @@ def response_headers(ctx: Context) -> Result:
 
 @check(
     "asgi-http.response-content-length",
-    group=GROUP,
     title="the app's Content-Length frames the response (no chunking), body in three messages",
     clause="ASGI HTTP spec, Response Start",
 )
@@ -1354,7 +1311,6 @@ def response_content_length(ctx: Context) -> Result:
 
 @check(
     "asgi-http.response-streamed",
-    group=GROUP,
     title="a body sent in many more_body messages without Content-Length arrives whole",
     clause="ASGI HTTP spec, Response Body",
 )
@@ -1371,7 +1327,6 @@ def response_streamed(ctx: Context) -> Result:
 
 @check(
     "asgi-http.send-flushes",
-    group=GROUP,
     title="send() returns only once the data is on its way: the first part arrives before "
     "the rest is sent",
     clause="ASGI HTTP spec, Response Body",
@@ -1408,7 +1363,6 @@ def send_flushes(ctx: Context) -> Result:
 
 @check(
     "asgi-http.headers-iterable",
-    group=GROUP,
     title="response headers as a tuple of tuples, a list of lists or a generator are accepted",
     clause="reading: headers-iterable",
     level=READING,
@@ -1438,7 +1392,6 @@ HEADER_KINDS = {
 
 @check(
     "asgi-http.scope-headers-list",
-    group=GROUP,
     title="the scope's headers are a list (an app may read them more than once)",
     clause="reading: headers-iterable",
     level=READING,
@@ -1454,7 +1407,6 @@ def scope_headers_list(ctx: Context) -> Result:
 
 @check(
     "asgi-http.uppercase-response-header-names",
-    group=GROUP,
     title="an upper-case response header name from the app is sent (as is or lowercased)",
     clause="reading: uppercase-response-header-names",
     level=READING,

@@ -87,6 +87,15 @@ def probe_target(path: str, probe_id: str, **params: str) -> str:
     return f"{path}?{query}"
 
 
+PROBE_ID = "{probe}"  # a request written down ahead (a table's row) names its probe id so
+
+
+def fill_probe(ctx: Context, request: bytes, prefix: str = "p") -> tuple[str, bytes]:
+    """A new probe id, and ``request`` with that id wherever it says ``PROBE_ID``."""
+    probe_id = ctx.new_id(prefix)
+    return probe_id, request.replace(PROBE_ID.encode("ascii"), probe_id.encode("ascii"))
+
+
 def closed_without_response(reply: Reply) -> TypeGuard[NoResponse]:
     """Whether the server ended the connection (closed or reset it) having sent nothing: the
     answer a check accepts wherever the text lets a server close instead of responding."""

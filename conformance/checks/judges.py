@@ -336,7 +336,6 @@ def _first_of_each(findings: list[Finding], limit: int = 4) -> list[Finding]:
 
 @check(
     STATUS_LINE,
-    group=HTTPLINT,
     title="httplint: every status line is well-formed, and 101 only answers an Upgrade",
     clause="RFC 9112 §4",
 )
@@ -346,7 +345,6 @@ def status_line(ctx: Context) -> Result:
 
 @check(
     FRAMING,
-    group=HTTPLINT,
     title="httplint: Content-Length and Transfer-Encoding frame every body correctly",
     clause="RFC 9112 §6",
 )
@@ -356,7 +354,6 @@ def framing(ctx: Context) -> Result:
 
 @check(
     DATE,
-    group=HTTPLINT,
     title="httplint: every Date is a valid IMF-fixdate from a correct clock",
     clause="RFC 9110 §6.6.1",
 )
@@ -366,7 +363,6 @@ def date(ctx: Context) -> Result:
 
 @check(
     FIELDS,
-    group=HTTPLINT,
     title="httplint: field names are tokens; the server's own fields are valid",
     clause="RFC 9110 §5",
 )
@@ -630,7 +626,6 @@ def _register_autobahn(group: str, name: str, title: str, section: str, level: s
     clause = DEFLATE_CLAUSES.get(group) or f"RFC 6455 {section}"
     register: Callable[[Callable[[Context], Result]], Callable[[Context], Result]] = check(
         f"autobahn.{int(group):02d}-{name}",
-        group=AUTOBAHN,
         title=f"Autobahn {group}: {title}",
         clause=clause,
         level=level,

@@ -72,7 +72,6 @@ from .common import (
     scope_keys,
 )
 
-GROUP = "lifespan"
 SLOW_DELAY_S = 1.0  # the in-flight response's pause, across the stop signal
 KNOCK_TIMEOUT_S = 0.5  # a request to a server that should not serve: how long to wait for it
 
@@ -245,7 +244,6 @@ def lifespan_scope(seen: Observed) -> Desc | None:
 
 @check(
     "lifespan.scope",
-    group=GROUP,
     title="the lifespan scope's keys have the types and values the spec gives",
     clause="ASGI lifespan spec, Scope",
 )
@@ -266,7 +264,6 @@ def lifespan_scope_keys(ctx: Context) -> Result:
 
 @check(
     "lifespan.startup-first",
-    group=GROUP,
     title="the first lifespan message is lifespan.startup",
     clause="ASGI lifespan spec, Startup",
 )
@@ -283,7 +280,6 @@ def startup_first(ctx: Context) -> Result:
 
 @check(
     "lifespan.startup-before-serving",
-    group=GROUP,
     title="a request sent the moment the port accepts is served only after startup completed",
     clause="ASGI lifespan spec, Startup Complete",
 )
@@ -318,7 +314,6 @@ def startup_before_serving(ctx: Context) -> Result:
 
 @check(
     "lifespan.same-event-loop",
-    group=GROUP,
     title="the lifespan and the requests run in the same event loop",
     clause="ASGI lifespan spec, Lifespan Protocol",
     level=SHOULD,
@@ -355,7 +350,6 @@ def _state_of(event: Event | None) -> dict[str, Any] | None:
 
 @check(
     "lifespan.state-in-scopes",
-    group=GROUP,
     title="what startup put in state is in every HTTP and WebSocket scope",
     clause="ASGI lifespan spec, Lifespan State",
 )
@@ -390,7 +384,6 @@ def state_in_scopes(ctx: Context) -> Result:
 
 @check(
     "lifespan.state-copied",
-    group=GROUP,
     title="a request's changes to scope['state'] are not seen by the next request",
     clause="ASGI lifespan spec, Lifespan State",
 )
@@ -433,7 +426,6 @@ def state_copied(ctx: Context) -> Result:
 
 @check(
     "lifespan.shutdown-waits-complete",
-    group=GROUP,
     title="on the stop signal the server sends lifespan.shutdown and waits for the completion",
     clause="ASGI lifespan spec, Shutdown Complete",
 )
@@ -465,7 +457,6 @@ def shutdown_waits_complete(ctx: Context) -> Result:
 
 @check(
     "lifespan.shutdown-after-connections",
-    group=GROUP,
     title="lifespan.shutdown comes only after the in-flight request has ended",
     clause="ASGI lifespan spec, Shutdown",
 )
@@ -572,7 +563,6 @@ def _knocks(seen: FailedStartup) -> str:
 
 @check(
     "lifespan.startup-failed-not-served",
-    group=GROUP,
     title="after lifespan.startup.failed no request reaches the app",
     clause="ASGI lifespan spec, Startup Complete",
 )
@@ -594,7 +584,6 @@ def startup_failed_not_served(ctx: Context) -> Result:
 
 @check(
     "lifespan.startup-failed-exits",
-    group=GROUP,
     title="after lifespan.startup.failed the server exits",
     clause="ASGI lifespan spec, Startup Failed",
     level=SHOULD,
@@ -616,7 +605,6 @@ def startup_failed_exits(ctx: Context) -> Result:
 
 @check(
     "lifespan.startup-failed-logged",
-    group=GROUP,
     title="the server logs or prints the message of lifespan.startup.failed",
     clause="ASGI lifespan spec, Startup Failed",
     level=SHOULD,
@@ -632,7 +620,6 @@ def startup_failed_logged(ctx: Context) -> Result:
 
 @check(
     "lifespan.startup-failed-exit-status",
-    group=GROUP,
     title="a server that exits after lifespan.startup.failed exits with a failure status",
     clause="reading: startup-failed-exit-status",
     level=READING,
@@ -701,7 +688,6 @@ def _no_shutdown_failure(seen: FailedShutdown) -> Result | None:
 
 @check(
     "lifespan.shutdown-failed-exits",
-    group=GROUP,
     title="after lifespan.shutdown.failed the server still exits",
     clause="ASGI lifespan spec, Shutdown Failed",
     level=SHOULD,
@@ -723,7 +709,6 @@ def shutdown_failed_exits(ctx: Context) -> Result:
 
 @check(
     "lifespan.shutdown-failed-logged",
-    group=GROUP,
     title="the server logs or prints the message of lifespan.shutdown.failed",
     clause="ASGI lifespan spec, Shutdown Failed",
     level=SHOULD,
@@ -778,7 +763,6 @@ def _grade_raising(seen: Raising, what: str) -> Result:
 
 @check(
     "lifespan.raise-on-scope-continues",
-    group=GROUP,
     title="an app that raises on the lifespan scope is served without lifespan",
     clause="ASGI lifespan spec, Scope",
 )
@@ -795,7 +779,6 @@ def raise_on_scope(ctx: Context) -> Result:
 
 @check(
     "lifespan.raise-on-startup-continues",
-    group=GROUP,
     title="an app that raises on lifespan.startup is served without lifespan",
     clause="ASGI lifespan spec, Scope",
 )

@@ -65,7 +65,6 @@ from .common import (
     probe_target,
 )
 
-GROUP = "shutdown"
 APP = "conformance.probes:app"
 SLOW_DELAY_S = 1.5  # the in-flight response's pause, across the stop signal
 SIGNAL_GRACE_S = 0.75  # a new connection served this soon after the signal was still early
@@ -190,7 +189,6 @@ def describe_slow(seen: InFlight) -> str:
 
 @check(
     "shutdown.in-flight-completes",
-    group=GROUP,
     title="a response in flight at the stop signal is completed",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -216,7 +214,6 @@ def in_flight_completes(ctx: Context) -> Result:
 
 @check(
     "shutdown.new-connections-refused",
-    group=GROUP,
     title="after the stop signal new connections are not served",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -244,7 +241,6 @@ def new_connections_refused(ctx: Context) -> Result:
 
 @check(
     "shutdown.idle-keep-alive-closed",
-    group=GROUP,
     title="an idle keep-alive connection is closed at the stop signal",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -275,7 +271,6 @@ def idle_keep_alive_closed(ctx: Context) -> Result:
 
 @check(
     "shutdown.exits-after-in-flight",
-    group=GROUP,
     title="the server exits once the in-flight response has ended",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -347,7 +342,6 @@ def open_websocket(ctx: Context) -> OpenWebSocket:
 
 @check(
     "shutdown.websocket-close-frame",
-    group=GROUP,
     title="a WebSocket open at the stop signal gets a close frame, 1001 or 1012",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -371,7 +365,6 @@ def websocket_close_frame(ctx: Context) -> Result:
 
 @check(
     "shutdown.websocket-app-disconnect",
-    group=GROUP,
     title="the app of a WebSocket closed at shutdown receives websocket.disconnect",
     clause="reading: graceful-shutdown",
     level=READING,
@@ -423,7 +416,6 @@ def run_idle_stop(ctx: Context) -> IdleStop:
 
 @check(
     "shutdown.exit-status",
-    group=GROUP,
     title="a clean stop ends with a success status",
     clause="reading: graceful-shutdown",
     level=READING,

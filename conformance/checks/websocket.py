@@ -50,16 +50,20 @@ from ..framework import (
     SHOULD,
     Context,
     Result,
+    Row,
     check,
+    check_rows,
     failed,
     not_applicable,
     passed,
     verdict,
 )
 from .common import (
+    PROBE_ID,
     Event,
     Events,
     connection_ended,
+    fill_probe,
     find_event,
     has_event,
     open_http,
@@ -67,7 +71,6 @@ from .common import (
     wait_event,
 )
 
-GROUP = "websocket"
 ECHO = "/ws/echo"
 OFFERED = ["chat.v2", "chat.v1"]
 BIG_MESSAGE_BYTES = 20 * 1024 * 1024  # the size check's message: above the usual 16 MiB limits
@@ -270,7 +273,6 @@ def app_saw(ctx: Context, probe_id: str) -> str:
 
 @check(
     "websocket.handshake-101",
-    group=GROUP,
     title="an accepted handshake gets 101 with Upgrade, Connection and the right Accept",
     clause="RFC 6455 §4.2.2",
 )
@@ -301,150 +303,132 @@ def handshake_101(ctx: Context) -> Result:
         return passed("101 with Upgrade: websocket, Connection: Upgrade and the right Accept")
 
 
-def expect_client_error(ctx: Context, opened: Opened, probe_id: str, what: str) -> Result:
-    """§4.2.1: a broken handshake gets "an HTTP response with an appropriate error code"."""
+# Handshakes the server must not accept: rows of BAD_HANDSHAKES, graded by
+# ``refuse_handshake``. A row's request names its probe as PROBE_ID and, where it should carry a
+# good key, says KEY: each send fills in a fresh probe id and a fresh key.
+
+KEY = "{key}"
+TARGET = probe_target(ECHO, PROBE_ID)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BadHandshake(Row):
+    """A handshake that must get no 101. By default it is a broken WebSocket handshake, which
+    §4.2.1 answers with "an HTTP response with an appropriate error code": a 4xx passes. With
+    ``any_answer`` it is no WebSocket handshake at all: anything but a 101 (an HTTP answer or a
+    close) passes."""
+
+    what: str  # the request, in the observed text
+    request: bytes
+    any_answer: bool = False
+    lists_version: bool = False  # the 4xx must say Sec-WebSocket-Version: 13 (§4.2.2, §4.4)
+
+
+BAD_HANDSHAKES = (
+    # §4.2.1: the request includes "A |Sec-WebSocket-Key| header field"; "If the server ...
+    # finds that the client did not send a handshake that matches the description below ...,
+    # the server MUST stop processing the client's handshake and return an HTTP response with
+    # an appropriate error code (such as 400 Bad Request)."
+    BadHandshake(
+        id="websocket.handshake-missing-key",
+        title="a handshake without Sec-WebSocket-Key is refused with a 4xx",
+        clause="RFC 6455 §4.2.1",
+        what="no Sec-WebSocket-Key",
+        request=handshake_bytes(TARGET, None),
+    ),
+    # §4.2.1: "A |Sec-WebSocket-Key| header field with a base64-encoded ... value that, when
+    # decoded, is 16 bytes in length"; a handshake that does not match gets an error code.
+    BadHandshake(
+        id="websocket.handshake-bad-key",
+        title="a Sec-WebSocket-Key that is not 16 bytes in base64 is refused with a 4xx",
+        clause="RFC 6455 §4.2.1",
+        what="a key of 19 bytes ('this is not sixteen')",
+        request=handshake_bytes(TARGET, "dGhpcyBpcyBub3Qgc2l4dGVlbg=="),
+    ),
+    # §4.2.2 /version/: "If this version does not match a version understood by the server,
+    # the server MUST abort the WebSocket handshake described in this section and instead send
+    # an appropriate HTTP error code (such as 426 Upgrade Required) and a
+    # |Sec-WebSocket-Version| header field indicating the version(s) the server is capable of
+    # understanding." 426 is an example: any 4xx with the header passes (§4.4 asks for the
+    # header as well).
+    BadHandshake(
+        id="websocket.handshake-bad-version",
+        title="Sec-WebSocket-Version 8 gets an error code and Sec-WebSocket-Version: 13",
+        clause="RFC 6455 §4.2.2",
+        what="version 8",
+        request=handshake_bytes(TARGET, KEY, version="8"),
+        lists_version=True,
+    ),
+    # §4.2.1: the handshake has "An |Upgrade| header field containing the value "websocket"";
+    # without it the request is no WebSocket handshake.
+    BadHandshake(
+        id="websocket.handshake-missing-upgrade",
+        title="a request without Upgrade: websocket is not upgraded",
+        clause="RFC 6455 §4.2.1",
+        what="no Upgrade header",
+        request=handshake_bytes(TARGET, KEY, upgrade=None),
+        any_answer=True,
+    ),
+    # §4.2.1: the handshake has "A |Connection| header field that includes the token
+    # "Upgrade""; RFC 9110 §7.8 ignores an Upgrade not listed in Connection.
+    BadHandshake(
+        id="websocket.handshake-missing-connection",
+        title="a request without Connection: Upgrade is not upgraded",
+        clause="RFC 6455 §4.2.1",
+        what="Connection: keep-alive",
+        request=handshake_bytes(TARGET, KEY, connection="keep-alive"),
+        any_answer=True,
+    ),
+    # §4.2.1: the handshake is "An HTTP/1.1 or higher GET request".
+    BadHandshake(
+        id="websocket.handshake-post",
+        title="a POST with the WebSocket headers is not upgraded",
+        clause="RFC 6455 §4.2.1",
+        what="POST",
+        request=handshake_bytes(TARGET, KEY, method="POST", headers=[("Content-Length", "0")]),
+        any_answer=True,
+    ),
+)
+
+
+def refuse_handshake(ctx: Context, row: BadHandshake) -> Result:
+    probe_id, raw = fill_probe(ctx, row.request, "ws")
+    raw = raw.replace(KEY.encode("ascii"), websocket_key().encode("ascii"))
+    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
     with opened.http:
         response = opened.response
         if response is None:
-            return failed(f"{what}: {opened.describe()}, not an HTTP error response")
-        observed = f"{what}: {describe_response(response)}"
-        if find_event(ctx.events(probe_id), "http-scope"):
-            observed += " (the app was called with it as a plain HTTP request)"
-        return verdict(400 <= response.status < 500, observed)
-
-
-@check(
-    "websocket.handshake-missing-key",
-    group=GROUP,
-    title="a handshake without Sec-WebSocket-Key is refused with a 4xx",
-    clause="RFC 6455 §4.2.1",
-)
-def handshake_missing_key(ctx: Context) -> Result:
-    """§4.2.1: the request includes "A |Sec-WebSocket-Key| header field"; "If the server ...
-    finds that the client did not send a handshake that matches the description below ...,
-    the server MUST stop processing the client's handshake and return an HTTP response with an
-    appropriate error code (such as 400 Bad Request)."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(probe_target(ECHO, probe_id), None)
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    return expect_client_error(ctx, opened, probe_id, "no Sec-WebSocket-Key")
-
-
-@check(
-    "websocket.handshake-bad-key",
-    group=GROUP,
-    title="a Sec-WebSocket-Key that is not 16 bytes in base64 is refused with a 4xx",
-    clause="RFC 6455 §4.2.1",
-)
-def handshake_bad_key(ctx: Context) -> Result:
-    """§4.2.1: "A |Sec-WebSocket-Key| header field with a base64-encoded ... value that, when
-    decoded, is 16 bytes in length"; a handshake that does not match gets an error code."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(probe_target(ECHO, probe_id), "dGhpcyBpcyBub3Qgc2l4dGVlbg==")
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    return expect_client_error(ctx, opened, probe_id, "a key of 19 bytes ('this is not sixteen')")
-
-
-@check(
-    "websocket.handshake-bad-version",
-    group=GROUP,
-    title="Sec-WebSocket-Version 8 gets an error code and Sec-WebSocket-Version: 13",
-    clause="RFC 6455 §4.2.2",
-)
-def handshake_bad_version(ctx: Context) -> Result:
-    """§4.2.2 /version/: "If this version does not match a version understood by the server,
-    the server MUST abort the WebSocket handshake described in this section and instead send an
-    appropriate HTTP error code (such as 426 Upgrade Required) and a |Sec-WebSocket-Version|
-    header field indicating the version(s) the server is capable of understanding." 426 is an
-    example: any 4xx with the header passes (§4.4 asks for the header as well)."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(probe_target(ECHO, probe_id), websocket_key(), version="8")
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    with opened.http:
-        response = opened.response
-        if response is None:
-            return failed(f"version 8: {opened.describe()}, not an HTTP error response")
-        versions = {
-            token.strip()
-            for value in response.header_values(b"sec-websocket-version")
-            for token in value.split(b",")
-        }
-        observed = (
-            f"version 8: {describe_response(response)}, Sec-WebSocket-Version "
-            f"{response.header_values(b'sec-websocket-version') or 'absent'}"
-        )
-        if find_event(ctx.events(probe_id), "http-scope"):
-            observed += " (the app was called with it as a plain HTTP request)"
-        return verdict(400 <= response.status < 500 and b"13" in versions, observed)
-
-
-def expect_not_101(ctx: Context, opened: Opened, probe_id: str, what: str) -> Result:
-    """Not a WebSocket handshake: anything but a 101 (an HTTP answer or a close) passes."""
-    with opened.http:
-        if opened.response is None:
             assert opened.failure is not None
-            observed = f"{what}: {opened.describe()}"
-            return verdict(opened.failure.ended, observed)
-        observed = f"{what}: {describe_response(opened.response)}"
+            if row.any_answer:
+                return verdict(opened.failure.ended, f"{row.what}: {opened.describe()}")
+            return failed(f"{row.what}: {opened.describe()}, not an HTTP error response")
+        observed = f"{row.what}: {describe_response(response)}"
+        ok = response.status != 101 if row.any_answer else 400 <= response.status < 500
+        if row.lists_version:
+            versions = {
+                token.strip()
+                for value in response.header_values(b"sec-websocket-version")
+                for token in value.split(b",")
+            }
+            ok = ok and b"13" in versions
+            observed += (
+                f", Sec-WebSocket-Version "
+                f"{response.header_values(b'sec-websocket-version') or 'absent'}"
+            )
         if find_event(ctx.events(probe_id), "http-scope"):
-            observed += " (served by the app as plain HTTP)"
-        return verdict(opened.response.status != 101, observed)
+            observed += (
+                " (served by the app as plain HTTP)"
+                if row.any_answer
+                else " (the app was called with it as a plain HTTP request)"
+            )
+        return verdict(ok, observed)
 
 
-@check(
-    "websocket.handshake-missing-upgrade",
-    group=GROUP,
-    title="a request without Upgrade: websocket is not upgraded",
-    clause="RFC 6455 §4.2.1",
-)
-def handshake_missing_upgrade(ctx: Context) -> Result:
-    """§4.2.1: the handshake has "An |Upgrade| header field containing the value "websocket"";
-    without it the request is no WebSocket handshake. Any answer but 101 passes."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(probe_target(ECHO, probe_id), websocket_key(), upgrade=None)
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    return expect_not_101(ctx, opened, probe_id, "no Upgrade header")
-
-
-@check(
-    "websocket.handshake-missing-connection",
-    group=GROUP,
-    title="a request without Connection: Upgrade is not upgraded",
-    clause="RFC 6455 §4.2.1",
-)
-def handshake_missing_connection(ctx: Context) -> Result:
-    """§4.2.1: the handshake has "A |Connection| header field that includes the token
-    "Upgrade""; RFC 9110 §7.8 ignores an Upgrade not listed in Connection. Any answer but 101
-    passes."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(probe_target(ECHO, probe_id), websocket_key(), connection="keep-alive")
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    return expect_not_101(ctx, opened, probe_id, "Connection: keep-alive")
-
-
-@check(
-    "websocket.handshake-post",
-    group=GROUP,
-    title="a POST with the WebSocket headers is not upgraded",
-    clause="RFC 6455 §4.2.1",
-)
-def handshake_post(ctx: Context) -> Result:
-    """§4.2.1: the handshake is "An HTTP/1.1 or higher GET request". Any answer but 101
-    passes."""
-    probe_id = ctx.new_id("ws")
-    raw = handshake_bytes(
-        probe_target(ECHO, probe_id),
-        websocket_key(),
-        method="POST",
-        headers=[("Content-Length", "0")],
-    )
-    opened = send_raw_handshake(ctx, raw, ctx.options.hang_s)
-    return expect_not_101(ctx, opened, probe_id, "POST")
+check_rows(BAD_HANDSHAKES, refuse_handshake)
 
 
 @check(
     "websocket.handshake-waits-for-accept",
-    group=GROUP,
     title="the 101 is not sent before the app sends websocket.accept",
     clause="ASGI WebSocket spec, Connect",
 )
@@ -472,7 +456,6 @@ def handshake_waits_for_accept(ctx: Context) -> Result:
 
 @check(
     "websocket.subprotocols-in-scope",
-    group=GROUP,
     title="scope['subprotocols'] lists the client's offered subprotocols in order",
     clause="ASGI WebSocket spec, Websocket Connection Scope",
 )
@@ -492,7 +475,6 @@ def subprotocols_in_scope(ctx: Context) -> Result:
 
 @check(
     "websocket.subprotocol-accepted",
-    group=GROUP,
     title="the subprotocol in websocket.accept is sent back in Sec-WebSocket-Protocol",
     clause="ASGI WebSocket spec, Accept",
 )
@@ -514,7 +496,6 @@ def subprotocol_accepted(ctx: Context) -> Result:
 
 @check(
     "websocket.subprotocol-none",
-    group=GROUP,
     title="no Sec-WebSocket-Protocol in the 101 when the app accepts without a subprotocol",
     clause="RFC 6455 §4.2.2",
 )
@@ -539,7 +520,6 @@ def subprotocol_none(ctx: Context) -> Result:
 
 @check(
     "websocket.accept-headers",
-    group=GROUP,
     title="headers in websocket.accept appear in the 101 (spec 2.1)",
     clause="ASGI WebSocket spec, Accept",
 )
@@ -573,7 +553,6 @@ def accept_headers(ctx: Context) -> Result:
 
 @check(
     "websocket.close-before-accept-403",
-    group=GROUP,
     title="websocket.close before accept gives HTTP 403",
     clause="ASGI WebSocket spec, Close",
 )
@@ -594,7 +573,6 @@ def close_before_accept(ctx: Context) -> Result:
 
 @check(
     "websocket.denial-response",
-    group=GROUP,
     title="websocket.http.response sends the app's HTTP response instead of a 101",
     clause="ASGI extensions, WebSocket Denial Response",
 )
@@ -642,7 +620,6 @@ def expect_refusal(opened: Opened, what: str) -> Result:
 
 @check(
     "websocket.connect-unanswered",
-    group=GROUP,
     title="an app that returns without answering websocket.connect gets no 101 and no hang",
     clause="reading: websocket-connect-unanswered",
     level=READING,
@@ -657,7 +634,6 @@ def connect_unanswered(ctx: Context) -> Result:
 
 @check(
     "websocket.raise-before-accept",
-    group=GROUP,
     title="an app that raises before accept gets an HTTP error or a close, not a 101",
     clause="ASGI spec, Error Handling",
 )
@@ -689,7 +665,6 @@ def expect_failed_connection(ctx: Context, path: str, what: str, frame: bytes = 
 
 @check(
     "websocket.raise-after-accept",
-    group=GROUP,
     title="an app that raises after accept has its WebSocket closed",
     clause="ASGI spec, Error Handling",
 )
@@ -701,7 +676,6 @@ def raise_after_accept(ctx: Context) -> Result:
 
 @check(
     "websocket.return-after-accept",
-    group=GROUP,
     title="an app that returns after accept has its WebSocket closed",
     clause="ASGI WebSocket spec, Websocket Connection Scope",
     level=SHOULD,
@@ -749,7 +723,6 @@ def grade_echo(ctx: Context, opcode: int, payload: bytes) -> Result:
 
 @check(
     "websocket.echo-text",
-    group=GROUP,
     title="a text message reaches the app as text and comes back as text",
     clause="ASGI WebSocket spec, Receive",
 )
@@ -761,7 +734,6 @@ def echo_text(ctx: Context) -> Result:
 
 @check(
     "websocket.echo-binary",
-    group=GROUP,
     title="a binary message reaches the app as bytes and comes back as binary",
     clause="ASGI WebSocket spec, Receive",
 )
@@ -772,7 +744,6 @@ def echo_binary(ctx: Context) -> Result:
 
 @check(
     "websocket.empty-messages-received",
-    group=GROUP,
     title="empty text and binary messages reach the app as text='' and bytes=b''",
     clause="ASGI WebSocket spec, Receive",
 )
@@ -809,7 +780,6 @@ def empty_messages_received(ctx: Context) -> Result:
 
 @check(
     "websocket.empty-messages-sent",
-    group=GROUP,
     title="text='' and bytes=b'' from the app go out as empty text and binary messages",
     clause="ASGI WebSocket spec, Send",
 )
@@ -837,7 +807,6 @@ def empty_messages_sent(ctx: Context) -> Result:
 
 @check(
     "websocket.receive-exactly-one",
-    group=GROUP,
     title="each websocket.receive has exactly one of text and bytes non-None",
     clause="ASGI WebSocket spec, Receive",
 )
@@ -873,7 +842,6 @@ def receive_exactly_one(ctx: Context) -> Result:
 
 @check(
     "websocket.fragmented-message",
-    group=GROUP,
     title="a message in three fragments reaches the app as one websocket.receive",
     clause="ASGI WebSocket spec, WebSocket",
     level=SHOULD,
@@ -905,7 +873,6 @@ def fragmented_message(ctx: Context) -> Result:
 
 @check(
     "websocket.control-frame-in-fragmented",
-    group=GROUP,
     title="a ping between the fragments of a message is answered and the message kept whole",
     clause="RFC 6455 §5.4",
 )
@@ -952,7 +919,6 @@ def control_frame_in_fragmented(ctx: Context) -> Result:
 
 @check(
     "websocket.ping-pong",
-    group=GROUP,
     title="a ping is answered by a pong with the same payload",
     clause="RFC 6455 §5.5.2",
 )
@@ -1018,7 +984,6 @@ def client_close(
 
 @check(
     "websocket.disconnect-code",
-    group=GROUP,
     title="the client's close code 4001 reaches the app in websocket.disconnect",
     clause="ASGI WebSocket spec, Disconnect",
 )
@@ -1035,7 +1000,6 @@ def disconnect_code(ctx: Context) -> Result:
 
 @check(
     "websocket.disconnect-reason",
-    group=GROUP,
     title="the client's close reason reaches the app in websocket.disconnect (spec 2.5)",
     clause="ASGI WebSocket spec, Disconnect",
 )
@@ -1065,7 +1029,6 @@ def disconnect_reason(ctx: Context) -> Result:
 
 @check(
     "websocket.disconnect-1005",
-    group=GROUP,
     title="a close frame without a code reaches the app as code 1005",
     clause="ASGI WebSocket spec, Disconnect",
     level=SHOULD,
@@ -1084,7 +1047,6 @@ def disconnect_1005(ctx: Context) -> Result:
 
 @check(
     "websocket.disconnect-1006",
-    group=GROUP,
     title="a TCP close without a close frame reaches the app as code 1006",
     clause="RFC 6455 §7.1.5",
 )
@@ -1110,7 +1072,6 @@ def disconnect_1006(ctx: Context) -> Result:
 
 @check(
     "websocket.app-close-code",
-    group=GROUP,
     title="websocket.close with code 4002 sends a close frame with 4002",
     clause="ASGI WebSocket spec, Close",
 )
@@ -1128,7 +1089,6 @@ def app_close_code(ctx: Context) -> Result:
 
 @check(
     "websocket.app-close-reason",
-    group=GROUP,
     title="websocket.close with a reason sends it in the close frame (spec 2.3)",
     clause="ASGI WebSocket spec, Close",
 )
@@ -1153,7 +1113,6 @@ def app_close_reason(ctx: Context) -> Result:
 
 @check(
     "websocket.app-close-default-1000",
-    group=GROUP,
     title="websocket.close without a code sends a close frame with 1000",
     clause="ASGI WebSocket spec, Close",
 )
@@ -1171,7 +1130,6 @@ def app_close_default(ctx: Context) -> Result:
 
 @check(
     "websocket.server-close-completes",
-    group=GROUP,
     title="after the app's close and the client's answer, the server closes TCP",
     clause="RFC 6455 §5.5.1",
 )
@@ -1193,7 +1151,6 @@ def server_close_completes(ctx: Context) -> Result:
 
 @check(
     "websocket.client-close-answered",
-    group=GROUP,
     title="the client's close frame is answered with a close frame, then TCP is closed",
     clause="RFC 6455 §5.5.1",
 )
@@ -1228,7 +1185,6 @@ UNMASKED = b"unmasked hello"
 
 @check(
     "websocket.invalid-utf8-fails",
-    group=GROUP,
     title="a text message that is not UTF-8 fails the connection",
     clause="RFC 6455 §8.1",
 )
@@ -1243,7 +1199,6 @@ def invalid_utf8_fails(ctx: Context) -> Result:
 
 @check(
     "websocket.invalid-utf8-1007",
-    group=GROUP,
     title="a text message that is not UTF-8 is answered with close code 1007",
     clause="RFC 6455 §7.1.7",
     level=SHOULD,
@@ -1265,7 +1220,6 @@ def invalid_utf8_1007(ctx: Context) -> Result:
 
 @check(
     "websocket.unmasked-frame-fails",
-    group=GROUP,
     title="an unmasked client frame closes the connection",
     clause="RFC 6455 §5.1",
 )
@@ -1279,7 +1233,6 @@ def unmasked_frame_fails(ctx: Context) -> Result:
 
 @check(
     "websocket.unmasked-frame-1002",
-    group=GROUP,
     title="an unmasked client frame is answered with close code 1002",
     clause="RFC 6455 §7.1.7",
     level=SHOULD,
@@ -1300,7 +1253,6 @@ def unmasked_frame_1002(ctx: Context) -> Result:
 
 @check(
     "websocket.message-too-big",
-    group=GROUP,
     title="a 20 MiB message is delivered whole or refused with close code 1009",
     clause="RFC 6455 §7.1.7",
     level=SHOULD,
@@ -1361,7 +1313,6 @@ def message_too_big(ctx: Context) -> Result:
 
 @check(
     "websocket.send-after-disconnect",
-    group=GROUP,
     title="send() after websocket.disconnect raises an OSError subclass or does nothing",
     clause="ASGI WebSocket spec, Disconnected Client",
     level=SHOULD,
@@ -1402,7 +1353,6 @@ def send_after_disconnect(ctx: Context) -> Result:
 
 @check(
     "websocket.spec-version",
-    group=GROUP,
     title="scope['asgi']['spec_version'] is absent or a released www spec version",
     clause="reading: websocket-spec-version",
     level=READING,
