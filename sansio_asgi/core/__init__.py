@@ -3,8 +3,13 @@
 No sockets, no event loop, no threads, no clock: time is always an argument.
 """
 
-from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthExceeded
-from .http import HTTPCycle
+from .cycle import HTTPCycle
+from .errors import (
+    ASGIProtocolError,
+    ClientDisconnected,
+    ContentLengthExceeded,
+    ContentLengthMismatch,
+)
 from .protocol import Cycle, ServerProtocol
 from .settings import ProtocolSettings
 from .websocket import WebSocketCycle
@@ -13,6 +18,7 @@ __all__ = [
     "ASGIProtocolError",
     "ClientDisconnected",
     "ContentLengthExceeded",
+    "ContentLengthMismatch",
     "Cycle",
     "HTTPCycle",
     "ProtocolSettings",

@@ -3,8 +3,8 @@
 Whose fault it is decides the class:
 
 * ``ASGIProtocolError`` -- the *application* broke the ASGI contract (an invalid message, a
-  message out of order, more body than its own ``content-length``). It is raised out of the
-  app's ``send()`` as the ASGI spec asks ("Error Handling": the server should raise an
+  message out of order, a body longer or shorter than its own ``content-length``). It is raised
+  out of the app's ``send()`` as the ASGI spec asks ("Error Handling": the server should raise an
   exception out of ``send`` for an invalid event).
 * ``ClientDisconnected`` -- nobody's fault: the client went away. ASGI HTTP 2.4 says ``send()``
   on a closed connection "should raise a server-specific subclass of OSError", and that the
@@ -21,8 +21,12 @@ class ASGIProtocolError(RuntimeError):
     """The application sent a message the ASGI spec does not allow at this point."""
 
 
-class ContentLengthExceeded(ASGIProtocolError):
-    """The application's body does not match the ``content-length`` it declared."""
+class ContentLengthMismatch(ASGIProtocolError):
+    """The application's body is longer or shorter than the ``content-length`` it declared."""
+
+
+# The name this error had before it was raised for a short body too.
+ContentLengthExceeded = ContentLengthMismatch
 
 
 class ClientDisconnected(OSError):

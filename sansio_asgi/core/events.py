@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .http import HTTPCycle
+    from .cycle import HTTPCycle
     from .websocket import WebSocketCycle
 
 

@@ -8,10 +8,13 @@ things:
 2. act on each event of ``events_received()`` (``sansio_asgi.core.events``);
 3. arrange for ``handle_timer(now)`` to be called at ``next_deadline()``.
 
-Behind this facade a *handler* speaks the connection's protocol. Every connection starts with
-``HTTP11Handler``; a request that upgrades the connection hands it over to another handler
-(WebSocket), which takes the same calls. Output and events go into lists owned here and shared
-with the handler, so a hand-over keeps whatever is queued.
+Behind this facade a *handler* (``handler.Handler``) speaks the connection's protocol. Every
+connection starts with ``HTTP11Handler``, the one protocol served before any byte is read (an
+HTTP/2 handler would be chosen here, from ALPN or the connection preface); a request that
+upgrades the connection hands it over to another handler (WebSocket), which takes the same
+calls. Output and events go into lists owned here and shared with the handlers, so a hand-over
+keeps whatever is queued. Calls about a cycle go to the handler that serves it
+(``cycle.handler``), whatever protocol that is.
 
 Nothing here raises on bad input from the network. ``message_from_app`` raises
 ``ASGIProtocolError`` for an invalid message and ``ClientDisconnected`` (an ``OSError``) when the
@@ -23,10 +26,10 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
-import h11
-
+from .cycle import HTTPCycle
 from .events import Event
-from .http import HTTP11Handler, HTTPCycle
+from .http11 import HTTP11Handler, HTTP11Writer
+from .scope import ConnectionInfo, RequestHead
 from .settings import ProtocolSettings
 from .websocket import WebSocketCycle, WebSocketHandler
 
@@ -36,19 +39,7 @@ _NO_EVENTS: Sequence[Event] = ()
 
 
 class ServerProtocol:
-    __slots__ = (
-        "_client",
-        "_events",
-        "_handler",
-        "_http",
-        "_output",
-        "_scheme",
-        "_server",
-        "_settings",
-        "_tls",
-        "_writing_paused",
-        "_ws",
-    )
+    __slots__ = ("_connection", "_events", "_handler", "_output", "_settings")
 
     def __init__(
         self,
@@ -61,48 +52,34 @@ class ServerProtocol:
         tls: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
-        self._client = client
-        self._server = server
-        self._scheme = scheme
-        self._tls = tls
+        self._connection = ConnectionInfo(client=client, server=server, scheme=scheme, tls=tls)
         self._output: list[bytes] = []
         self._events: list[Event] = []
-        self._http = HTTP11Handler(
+        self._handler: HTTP11Handler | WebSocketHandler = HTTP11Handler(
             settings,
+            self._connection,
             output=self._output,
             events=self._events,
-            client=client,
-            server=server,
-            scheme=scheme,
             now=now,
             on_upgrade=self._upgrade if settings.ws_enabled else None,
-            tls=tls,
         )
-        self._handler: HTTP11Handler | WebSocketHandler = self._http
-        self._ws: WebSocketHandler | None = None
-        self._writing_paused = False
 
     def _upgrade(
-        self,
-        conn: h11.Connection,
-        request: h11.Request,
-        headers: list[tuple[bytes, bytes]],
-        now: float,
+        self, request: RequestHead, early: bytes, writer: HTTP11Writer, now: float
     ) -> None:
         """The hand-over: a valid WebSocket handshake; the connection speaks WebSocket now."""
-        self._ws = self._handler = WebSocketHandler(
+        http = self._handler
+        self._handler = WebSocketHandler(
             self._settings,
-            conn=conn,
+            self._connection,
             request=request,
-            headers=headers,
+            early=early,
+            writer=writer,
             output=self._output,
             events=self._events,
-            client=self._client,
-            server=self._server,
-            scheme=self._scheme,
             now=now,
-            tls=self._tls,
-            writing_paused=self._writing_paused,
+            reading_paused=http.reading_paused,
+            writing_paused=http.writing_paused,
         )
 
     # network side
@@ -115,21 +92,14 @@ class ServerProtocol:
         self._handler.receive_eof(now)
 
     def writing_paused(self, now: float) -> None:
-        """The bytes written but not yet sent passed ``write_high_water_bytes``.
-
-        Everything the core queues while the client does not read must stay bounded. HTTP/1.1
-        queues output only for the app, whose ``send()`` already waits; WebSocket answers
-        pings and close frames by itself, so it stops reading until writing resumes.
-        """
-        self._writing_paused = True
-        if self._ws is not None:
-            self._ws.set_writing_paused(True, now)
+        """The bytes written but not yet sent passed ``write_high_water_bytes``: the core stops
+        reading, so what it queues by itself in answer (pongs, close frames, error
+        responses) stays bounded while the client does not read."""
+        self._handler.set_writing_paused(True)
 
     def writing_resumed(self, now: float) -> None:
         """The bytes not yet sent fell back below the low-water mark."""
-        self._writing_paused = False
-        if self._ws is not None:
-            self._ws.set_writing_paused(False, now)
+        self._handler.set_writing_paused(False)
 
     def data_to_send(self) -> bytes:
         """Bytes to write, in order; drains the queue."""
@@ -152,26 +122,15 @@ class ServerProtocol:
     # app side
     def message_for_app(self, cycle: Cycle) -> dict[str, Any] | None:
         """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
-        if type(cycle) is HTTPCycle:
-            return self._http.message_for_app(cycle)
-        assert self._ws is not None and type(cycle) is WebSocketCycle
-        return self._ws.message_for_app(cycle)
+        return cycle.handler.message_for_app(cycle)  # type: ignore[no-any-return]
 
     def message_from_app(self, cycle: Cycle, message: MutableMapping[str, Any], now: float) -> None:
         """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""
-        if type(cycle) is HTTPCycle:
-            self._http.message_from_app(cycle, message, now)
-        else:
-            assert self._ws is not None and type(cycle) is WebSocketCycle
-            self._ws.message_from_app(cycle, message, now)
+        cycle.handler.message_from_app(cycle, message, now)
 
     def app_finished(self, cycle: Cycle, exc: BaseException | None, now: float) -> None:
         """The app for ``cycle`` returned (``exc`` is None) or raised ``exc``."""
-        if type(cycle) is HTTPCycle:
-            self._http.app_finished(cycle, exc, now)
-        else:
-            assert self._ws is not None and type(cycle) is WebSocketCycle
-            self._ws.app_finished(cycle, exc, now)
+        cycle.handler.app_finished(cycle, exc, now)
 
     # time
     def next_deadline(self) -> float | None:
@@ -190,4 +149,4 @@ class ServerProtocol:
     @property
     def is_idle(self) -> bool:
         """No request in progress: the connection can be closed without losing anything."""
-        return self._handler.phase in ("idle", "closing", "closed", "upgraded")
+        return self._handler.is_idle

@@ -1,6 +1,6 @@
-"""Responses the server writes itself: error responses, and the default headers.
+"""What the server says itself: error responses' content, the default headers, the date.
 
-Shared by the HTTP/1.1 and WebSocket handlers.
+Protocol-neutral: a writer (``http11.HTTP11Writer``) turns them into bytes.
 """
 
 from __future__ import annotations
@@ -26,33 +26,15 @@ def http_date(now: float) -> bytes:
     return _date_cache[1]
 
 
-def error_response(
-    status: int,
-    detail: str,
-    *,
-    now: float,
-    server_header: bool,
-    date_header: bool,
-    head: bool = False,
-    extra_headers: Sequence[tuple[bytes, bytes]] = (),
-) -> bytes:
-    """A complete ``connection: close`` response with a short text body (none for HEAD)."""
+def error_content(status: int, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and the short text body of a response the server composes itself (an
+    error, or the 500 of an app that failed): the reason phrase, and ``detail`` in fixed words
+    that never quote the request. A writer adds ``server``, ``date`` and the framing."""
     reason = REASONS.get(status, b"")
     body = reason + b"\n"
     if detail:
         body = reason + b": " + detail[:200].encode("ascii", "backslashreplace") + b"\n"
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-    if server_header:
-        lines.append(b"server: sansio-asgi\r\n")
-    if date_header:
-        lines.append(b"date: " + http_date(now) + b"\r\n")
-    lines.append(b"content-type: text/plain; charset=utf-8\r\n")
-    lines += [name + b": " + value + b"\r\n" for name, value in extra_headers]
-    lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-    if head:
-        # RFC 9110 §9.3.2: the response to HEAD has the headers a GET would get, no content.
-        return b"".join(lines)
-    return b"".join(lines) + body
+    return [(b"content-type", b"text/plain; charset=utf-8")], body
 
 
 def default_headers_missing(

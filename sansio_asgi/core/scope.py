@@ -1,4 +1,4 @@
-"""Building the ASGI connection scope for one HTTP request, in one pass.
+"""Building the ASGI connection scope of an HTTP request or a WebSocket session, in one pass.
 
 ASGI HTTP spec, "HTTP Connection Scope". The choices where the spec leaves room:
 
@@ -16,8 +16,13 @@ ASGI HTTP spec, "HTTP Connection Scope". The choices where the spec leaves room:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+from .proxy import client_and_scheme
+
+if TYPE_CHECKING:
+    from .settings import ProtocolSettings
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.5"}
 
@@ -144,3 +149,85 @@ def websocket_scope(
     scope["subprotocols"] = subprotocols
     scope["extensions"] = {"websocket.http.response": {}}
     return scope
+
+
+class RequestHead:
+    """A parsed request head, as plain data: what any protocol (HTTP/1.1 today, HTTP/2
+    later) hands to scope building and to the WebSocket handler. ``headers`` have lowercased
+    names, in the order received."""
+
+    __slots__ = ("headers", "http_version", "method", "target")
+
+    def __init__(
+        self, method: str, target: bytes, http_version: str, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.headers = headers
+
+
+class ConnectionInfo:
+    """What the driver told the core about the connection: the peer, the local address, the
+    scheme (``http``/``https``) and the ``tls`` scope extension (None without TLS)."""
+
+    __slots__ = ("client", "scheme", "server", "tls")
+
+    def __init__(
+        self,
+        *,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str,
+        tls: dict[str, Any] | None,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.tls = tls
+
+
+def new_scope(
+    request: RequestHead,
+    connection: ConnectionInfo,
+    settings: ProtocolSettings,
+    *,
+    subprotocols: list[str] | None = None,
+    proxied: bool = True,
+) -> tuple[dict[str, Any], tuple[str, int] | None]:
+    """The scope of an HTTP request, or of a WebSocket session when ``subprotocols`` is given
+    (the offered ones), and the client as the app sees it. Proxy headers count only from a
+    trusted peer; ``proxied`` False says the request has none, which spares looking."""
+    client, scheme = connection.client, connection.scheme
+    if subprotocols is not None:
+        scheme = "wss" if scheme == "https" else "ws"
+    if proxied and settings.trusted_proxies is not None:
+        client, scheme = client_and_scheme(
+            request.headers, client, scheme, settings.trusted_proxies
+        )
+    if subprotocols is None:
+        scope = http_scope(
+            method=request.method,
+            http_version=request.http_version,
+            target=request.target,
+            headers=request.headers,
+            scheme=scheme,
+            client=client,
+            server=connection.server,
+            root_path=settings.root_path,
+            state=settings.state,
+        )
+    else:
+        scope = websocket_scope(
+            target=request.target,
+            headers=request.headers,
+            subprotocols=subprotocols,
+            scheme=scheme,
+            client=client,
+            server=connection.server,
+            root_path=settings.root_path,
+            state=settings.state,
+        )
+    if connection.tls is not None:
+        scope["extensions"]["tls"] = dict(connection.tls)
+    return scope, client

@@ -1,27 +1,35 @@
-"""WebSocket (RFC 6455) on wsproto: the connection after an HTTP/1.1 upgrade request.
+"""WebSocket (RFC 6455) on wsproto: the connection after a valid opening handshake.
 
 Theory of operation
 -------------------
 ``HTTP11Handler`` parses a request; when it asks to upgrade to WebSocket, ``check_handshake``
 decides whether the request is a valid opening handshake (RFC 6455 §4.2.1). A bad one is
 answered as HTTP (400, or 426 for a version other than 13). A good one is handed over: a
-``WebSocketHandler`` takes the same h11 connection, output queue and event queue, and from then
-on ``ServerProtocol`` routes every call to it.
+``WebSocketHandler`` takes the handshake as plain data (``scope.RequestHead``), the bytes that
+arrived behind it, the writer of the protocol that carried it (``http11.HTTP11Writer``), and
+the output and event queues; from then on ``ServerProtocol`` routes every call to it. Nothing
+here depends on HTTP/1.1, so a handshake over HTTP/2 (RFC 8441) can be handed over the same way.
 
-The handler moves through phases:
+The handler moves through phases, and each phase owns one deadline:
 
-    HANDSHAKE ──websocket.accept──▶ OPEN ──close frame sent or received──▶ CLOSING ─▶ CLOSED
-        │                                                                    ▲
-        ├── websocket.close / app returns: 403 ──────────────────────────────┤
-        ├── app raises: 500 ─────────────────────────────────────────────────┤
-        └── websocket.http.response.*: the app's HTTP response (DENIAL) ─────┘
+    HANDSHAKE ──websocket.accept──▶ OPEN ──close frame sent──▶ CLOSING ──close frame──┐
+        │                            │     (ping / pong)       (peer's reply)         │
+        │                            └── close frame received, or a protocol error ──▶┤
+        ├── websocket.close / app returns: 403 ───────────────────────────────────────┤
+        ├── app raises: 500 ──────────────────────────────────────────────────────────┤
+        └── websocket.http.response.*: the app's HTTP response (DENIAL) ──────────────┤
+                                                                                      ▼
+                                                    LINGERING (TCP half-closed) ─▶ CLOSED
 
 Nothing answers the client before the app does: the ``101`` goes out only when the app sends
 ``websocket.accept`` (ASGI WebSocket spec, Connect). Bytes that arrive behind the request are
-kept and fed to wsproto once the connection is open.
+kept and fed to wsproto once the connection is open. The handshake is an ``HTTPCycle`` too
+(``WebSocketCycle.http``): a denial response goes through the same response table, defaults and
+body rules as any HTTP response (``cycle.py``), and the 101 or the refusal is its log line.
 
-h11 writes the 101 (or the denial response); wsproto parses and writes frames. This module
-decides: which subprotocol and extensions, when to ping, which close code, what the app sees.
+The writer writes the 101 (or the denial response); wsproto parses and writes frames. This
+module decides: which subprotocol and extensions, when to ping, which close code, what the app
+sees.
 """
 
 from __future__ import annotations
@@ -31,9 +39,8 @@ import zlib
 from base64 import b64decode
 from collections import deque
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
-import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
@@ -42,30 +49,13 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
 from . import validate
-from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthExceeded
-from .events import (
-    CLOSE_CONNECTION,
-    PAUSE_READING,
-    RESUME_READING,
-    SEND_EOF,
-    AppMisbehaved,
-    Event,
-    ResponseCompleted,
-    StartApp,
-    WakeApp,
-)
-from .proxy import client_and_scheme
-from .responses import REASONS, SERVER_HEADER, error_response, http_date
+from .cycle import HTTPCycle, ResponseState, ResponseSteps, completed, default_headers
+from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthMismatch
+from .events import AppMisbehaved, Event, StartApp, WakeApp
+from .handler import Handler, Phase
 from .schema import SPEC
-from .scope import websocket_scope
+from .scope import ConnectionInfo, RequestHead, new_scope
 from .settings import ProtocolSettings
-
-# Phases.
-HANDSHAKE = "handshake"
-DENIAL = "denial"
-OPEN = "open"
-CLOSING = "closing"
-CLOSED = "closed"
 
 WEBSOCKET_SPEC = "ASGI WebSocket spec"
 
@@ -77,7 +67,8 @@ MAX_CLOSE_REASON_BYTES = 123
 
 
 class _PerMessageDeflate(PerMessageDeflate):
-    """wsproto's permessage-deflate, with a bounded inflater and control frames kept apart.
+    """wsproto's permessage-deflate for the negotiation and for compressing what is sent; the
+    receiving half is this class's own, with a bounded inflater and control frames kept apart.
 
     * A few KiB of deflate can inflate to gigabytes. Each compressed message inflates into at
       most ``max_message_bytes`` + 1 bytes (zlib's ``max_length``): one byte more means the
@@ -87,7 +78,15 @@ class _PerMessageDeflate(PerMessageDeflate):
       rest is compressed (python-hyper/wsproto#205); here control frames pass untouched.
     """
 
-    _in_control = False
+    def __init__(self, max_message_bytes: int) -> None:
+        super().__init__()
+        self._max_message_bytes = max_message_bytes
+        self._inflated_bytes = 0  # of the message being received
+        self._in_control = False  # the frame being received is a ping, pong or close
+        # Whether the data message being received is compressed; None between messages.
+        self._message_compressed: bool | None = None
+        self._inflater: Any = None  # a zlib decompressor, kept across messages unless the
+        # client gave up context takeover
 
     def accept(self, offer: str) -> bool | str | None:
         """RFC 7692 §7.1: "A server MUST decline an extension negotiation offer for this
@@ -112,24 +111,29 @@ class _PerMessageDeflate(PerMessageDeflate):
             ) = saved
         return accepted
 
-    def __init__(self, max_message_bytes: int) -> None:
-        super().__init__()
-        self._max_message_bytes = max_message_bytes
-        self._inflated_bytes = 0  # of the message being received
-
     def frame_inbound_header(
         self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
     ) -> CloseReason | RsvBits:
         if opcode.iscontrol():
+            # RFC 7692 §6.1: a control frame never has RSV1 set.
             if rsv.rsv1:
                 return CloseReason.PROTOCOL_ERROR
             self._in_control = True
             return RsvBits(True, False, False)
         self._in_control = False
-        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+        if rsv.rsv1 and opcode is Opcode.CONTINUATION:
+            return CloseReason.PROTOCOL_ERROR  # RFC 7692 §6.1: RSV1 is on the first frame only
+        # wsproto reads a header again when its masking key had not arrived: stay idempotent.
+        if self._message_compressed is None:
+            # RFC 7692 §6.1: RSV1 on the first frame marks the whole message compressed.
+            self._message_compressed = rsv.rsv1
+            if rsv.rsv1 and self._inflater is None:
+                bits = self.client_max_window_bits or 15  # RFC 7692 §7.1.2.2: 15 by default
+                self._inflater = zlib.decompressobj(-int(bits))
+        return RsvBits(True, False, False)
 
     def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
-        if self._in_control or not self._inbound_compressed:
+        if self._in_control or not self._message_compressed:
             return data
         return self._inflate(data)
 
@@ -139,28 +143,29 @@ class _PerMessageDeflate(PerMessageDeflate):
             return None
         if not fin:
             return None
-        if not self._inbound_compressed:
-            return super().frame_inbound_complete(proto, fin)
+        compressed = self._message_compressed
+        self._message_compressed = None
+        if not compressed:
+            return None
         # RFC 7692 §7.2.2: the sender removed the empty block's tail; put it back and inflate.
         tail = self._inflate(b"\x00\x00\xff\xff")
         self._inflated_bytes = 0
         if type(tail) is CloseReason:
             return tail
         if self.client_no_context_takeover:
-            self._decompressor = None
-        self._inbound_compressed = None
+            self._inflater = None
         return tail
 
     def _inflate(self, data: bytes) -> bytes | CloseReason:
-        decompressor = self._decompressor
-        assert decompressor is not None
+        inflater = self._inflater
+        assert inflater is not None
         room = self._max_message_bytes - self._inflated_bytes
         try:
-            inflated = decompressor.decompress(data, room + 1)
+            inflated: bytes = inflater.decompress(data, room + 1)
         except zlib.error:
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
         self._inflated_bytes += len(inflated)
-        if len(inflated) > room or decompressor.unconsumed_tail:
+        if len(inflated) > room or inflater.unconsumed_tail:
             return CloseReason.MESSAGE_TOO_BIG
         return inflated
 
@@ -222,23 +227,24 @@ class WebSocketCycle:
 
     __slots__ = (
         "app_waiting",
-        "denial",
         "extension_offers",
+        "handler",
+        "http",
         "incoming",
         "incoming_bytes",
         "incoming_sizes",
         "key",
         "scope",
-        "started_at",
         "subprotocols",
-        "target",
     )
 
-    def __init__(self, *, target: bytes, key: bytes, now: float) -> None:
+    def __init__(self, handler: Any, http: HTTPCycle, key: bytes) -> None:
+        self.handler = handler  # the handler that serves it: ServerProtocol routes through it
+        # The handshake as an HTTP cycle: its response is the 101, a refusal, or the app's
+        # denial response (websocket.http.response), and the access log's line.
+        self.http = http
         self.scope: dict[str, Any] = {}
-        self.target = target
         self.key = key
-        self.started_at = now
         self.subprotocols: list[str] = []
         self.extension_offers: list[str] = []
         # Messages for the app's receive(), in order; the last may be websocket.disconnect.
@@ -246,163 +252,160 @@ class WebSocketCycle:
         self.incoming_sizes: deque[int] = deque([0])  # in bytes, one per incoming message
         self.incoming_bytes = 0
         self.app_waiting = False
-        self.denial: _Denial | None = None
 
     def __repr__(self) -> str:
-        return f"<WebSocketCycle {self.target!r}>"
+        return f"<WebSocketCycle {self.http.target!r}>"
 
 
-class _Denial:
-    """The app's HTTP response instead of accepting (``websocket.http.response``)."""
+class HandshakeWriter(Protocol):
+    """What the WebSocket handler needs from the protocol that carried the handshake: a
+    response writer (for a denial), the interim response that accepts, and error responses.
+    ``http11.HTTP11Writer`` is one."""
 
-    __slots__ = ("body_sent", "response", "started")
+    def prepare(
+        self, status: int, headers: list[tuple[bytes, bytes]], message_type: str
+    ) -> Any: ...
 
-    def __init__(self, response: h11.Response) -> None:
-        self.response = response
-        self.started = False
-        self.body_sent = 0
+    def write_head(self, cycle: HTTPCycle) -> None: ...
+
+    def write_body(self, data: bytes) -> None: ...
+
+    def write_end(self) -> None: ...
+
+    def write_interim(
+        self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
+    ) -> None: ...
+
+    def write_error(self, status: int, detail: str, now: float) -> None: ...
 
 
-class WebSocketHandler:
-    """The WebSocket half of a ``ServerProtocol``; see the module docstring."""
+class WebSocketHandler(Handler):
+    """The WebSocket handler of a ``ServerProtocol``; see the module docstring."""
+
+    __slots__ = (
+        "_awaiting_pong",
+        "_cycle",
+        "_denial_steps",
+        "_early",
+        "_early_bytes",
+        "_partial",
+        "_partial_frames",
+        "_writer",
+        "_ws",
+    )
 
     def __init__(
         self,
         settings: ProtocolSettings,
+        connection: ConnectionInfo,
         *,
-        conn: h11.Connection,
-        request: h11.Request,
-        headers: list[tuple[bytes, bytes]],
+        request: RequestHead,
+        early: bytes,
+        writer: HandshakeWriter,
         output: list[bytes],
         events: list[Event],
-        client: tuple[str, int] | None,
-        server: tuple[str, int | None] | None,
-        scheme: str,
         now: float,
-        tls: dict[str, Any] | None = None,
+        reading_paused: bool = False,
         writing_paused: bool = False,
     ) -> None:
-        self._settings = settings
-        self._h11 = conn
-        self._output = output
-        self._events = events
-        self._client = client
+        super().__init__(
+            settings,
+            connection,
+            output=output,
+            events=events,
+            phase=Phase.HANDSHAKE,
+            deadline=None,
+            reading_paused=reading_paused,
+            writing_paused=writing_paused,
+        )
+        self._writer = writer
+        self._denial_steps = ResponseSteps(
+            "websocket.http.response", trailers=False, settings=settings
+        )
         self._ws: Connection | None = None
-        self.phase = HANDSHAKE
-        self._early: list[bytes] = []  # bytes that arrived before the app accepted
-        self._early_bytes = 0
-        self._reading_paused = False
-        self._writing_paused = writing_paused
+        # Bytes that arrived before the app accepted, kept (bounded) for wsproto.
+        self._early: list[bytes] = [early] if early else []
+        self._early_bytes = len(early)
         # A fragmented message being joined (None between messages), and its frame count.
         self._partial: bytearray | None = None
         self._partial_frames = 0
-        self._next_ping_at: float | None = None
-        self._pong_deadline: float | None = None
-        self._close_deadline: float | None = None
-        self._linger_deadline: float | None = None
-        self._sent_close_code: int | None = None
-        self._keep_alive = True
+        self._awaiting_pong = False  # in OPEN, the deadline is the pong's, not the next ping
 
         key = b""
         subprotocols: list[str] = []
         offers: list[str] = []
-        for name, value in headers:
+        for name, value in request.headers:
             if name == b"sec-websocket-key":
                 key = value.strip()
             elif name == b"sec-websocket-protocol":
                 subprotocols += [p.strip() for p in value.decode("latin-1").split(",")]
             elif name == b"sec-websocket-extensions":
                 offers += [o.strip() for o in value.decode("latin-1").split(",")]
-        cycle = WebSocketCycle(target=request.target, key=key, now=now)
+        http = HTTPCycle(self, method="GET", target=request.target, http_version="1.1", now=now)
+        cycle = WebSocketCycle(self, http, key)
         cycle.subprotocols = [p for p in subprotocols if p]
         cycle.extension_offers = [o for o in offers if o]
-        scheme = "wss" if scheme == "https" else "ws"
-        if settings.trusted_proxies is not None:
-            client, scheme = client_and_scheme(headers, client, scheme, settings.trusted_proxies)
-        self._client = client
-        cycle.scope = websocket_scope(
-            target=request.target,
-            headers=headers,
-            subprotocols=list(cycle.subprotocols),
-            scheme=scheme,
-            client=client,
-            server=server,
-            root_path=settings.root_path,
-            state=settings.state,
+        cycle.scope, http.client = new_scope(
+            request, connection, settings, subprotocols=list(cycle.subprotocols)
         )
-        if tls is not None:
-            cycle.scope["extensions"]["tls"] = dict(tls)
+        http.scope_headers = cycle.scope["headers"]
         self._cycle = cycle
-        # The request has no body (check_handshake), so its end is already in h11's buffer.
-        event = conn.next_event()
-        assert type(event) is h11.EndOfMessage, event
         events.append(StartApp(cycle=cycle, scope=cycle.scope))
+        self._update_reading()
 
     # ------------------------------------------------------------------ network side
 
     def receive_data(self, data: bytes, now: float) -> None:
         phase = self.phase
-        if phase in (HANDSHAKE, DENIAL):
+        if phase is Phase.HANDSHAKE or phase is Phase.DENIAL:
             # Nothing is parsed before the app answers; keep it (bounded) for wsproto.
             self._early.append(data)
             self._early_bytes += len(data)
             self._update_reading()
             return
-        if phase == CLOSED or self._ws is None or self._linger_deadline is not None:
+        if self._ws is None or (phase is not Phase.OPEN and phase is not Phase.CLOSING):
             return  # lingering: read and dropped
         self._ws.receive_data(data)
         self._process(now)
 
     def receive_eof(self, now: float) -> None:
-        if self.phase == CLOSED:
+        if self.phase is Phase.CLOSED:
             return
-        denial = self._cycle.denial
-        if self.phase == DENIAL and denial is not None and denial.started:
-            self._report(denial.response.status_code, now, complete=False)
+        http = self._cycle.http
+        if http.response is ResponseState.STREAMING:
+            self._events.append(completed(http, now, complete=False))  # a denial cut short
         # RFC 6455 §7.1.5: no close frame received means code 1006.
         self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
         self._to_closed()
 
     # ------------------------------------------------------------------ time
 
-    def next_deadline(self) -> float | None:
-        if self._linger_deadline is not None:
-            return self._linger_deadline
-        deadlines = [
-            d
-            for d in (self._next_ping_at, self._pong_deadline, self._close_deadline)
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
-
     def handle_timer(self, now: float) -> None:
-        if self._linger_deadline is not None:
-            if now >= self._linger_deadline:
-                self._to_closed()
+        deadline = self._deadline
+        if deadline is None or now < deadline:
             return
-        if self._close_deadline is not None and now >= self._close_deadline:
+        phase = self.phase
+        if phase is Phase.LINGERING:
+            self._to_closed()
+        elif phase is Phase.CLOSING:
             # The peer never answered our close frame.
-            self._close_deadline = None
             self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
-            self._half_close(now)
-            return
-        if self._pong_deadline is not None and now >= self._pong_deadline:
-            self._pong_deadline = None
+            self._linger(now)
+        elif phase is Phase.OPEN and self._awaiting_pong:
+            self._awaiting_pong = False
             self._start_close(CloseReason.INTERNAL_ERROR, "keepalive ping timeout", now)
-            return
-        if self._next_ping_at is not None and now >= self._next_ping_at and self._ws is not None:
-            self._next_ping_at = None
+        elif phase is Phase.OPEN and self._ws is not None:
             self._output.append(self._ws.send(Ping(payload=b"%d" % int(now * 1000))))
             timeout = self._settings.ws_ping_timeout_s
             if timeout is not None:
-                self._pong_deadline = now + timeout
+                self._awaiting_pong = True
+                self._deadline = now + timeout
             else:
                 self._schedule_ping(now)
 
     def shutdown(self, now: float) -> None:
         """The server is stopping: close an open WebSocket with 1012 (Service Restart)."""
-        self._keep_alive = False
-        if self.phase == OPEN:
+        if self.phase is Phase.OPEN:
             self._start_close(CloseReason.SERVICE_RESTART, "server shutting down", now)
 
     # ------------------------------------------------------------------ frames in
@@ -415,14 +418,14 @@ class WebSocketHandler:
             if kind is CloseConnection:
                 self._close_received(event, now)  # type: ignore[arg-type]
                 return
-            if self.phase != OPEN:
+            if self.phase is not Phase.OPEN:
                 continue  # we sent a close frame: wait for the peer's, drop the rest
             if kind is TextMessage or kind is BytesMessage:
                 self._message_part(event, now)  # type: ignore[arg-type]
             elif kind is Ping:
                 self._output.append(ws.send(event.response()))  # type: ignore[attr-defined]
-            elif kind is Pong and self._pong_deadline is not None:
-                self._pong_deadline = None
+            elif kind is Pong and self._awaiting_pong:
+                self._awaiting_pong = False
                 self._schedule_ping(now)
 
     def _message_part(self, event: Message[Any], now: float) -> None:
@@ -474,17 +477,12 @@ class WebSocketHandler:
             # wsproto could not parse the stream (bad UTF-8: 1007, a protocol error: 1002):
             # RFC 6455 §7.1.7, fail the connection: send a close frame, then close TCP.
             self._output.append(ws.send(CloseConnection(code=event.code, reason="")))
-            self._sent_close_code = event.code
-            self._disconnect(event.code, event.reason or "")
-            self._half_close(now)
-            return
-        if ws.state is ConnectionState.REMOTE_CLOSING:
+        elif ws.state is ConnectionState.REMOTE_CLOSING:
             # RFC 6455 §5.5.1: answer with a close frame, echoing the code.
             self._output.append(ws.send(event.response()))
-        self._close_deadline = None
         self._disconnect(event.code, event.reason or "")
         # RFC 6455 §7.1.1: after the closing handshake, the server closes TCP first.
-        self._half_close(now)
+        self._linger(now)
 
     def _deliver(self, message: dict[str, Any], size: int) -> None:
         cycle = self._cycle
@@ -507,25 +505,12 @@ class WebSocketHandler:
             cycle.incoming_bytes = 0
         self._deliver({"type": "websocket.disconnect", "code": int(code), "reason": reason}, 0)
 
-    def set_writing_paused(self, paused: bool, now: float) -> None:
-        """The driver's unsent output passed its high-water mark (or drained): pongs and close
-        frames are answers to what is read, so reading stops while the client does not read."""
-        self._writing_paused = paused
-        self._update_reading()
-
-    def _update_reading(self) -> None:
-        """Read while the app keeps up and the client reads what is sent; once closing, read
-        (and drop) until the peer closes."""
+    def _wants_pause(self) -> bool:
+        """Read while the app keeps up with what is read (before it accepts: the early bytes;
+        once open: the messages it has not received), with the same hysteresis as HTTP."""
         high_water = self._settings.body_buffer_high_water_bytes
         buffered = self._early_bytes + self._cycle.incoming_bytes
-        closing = self.phase in (CLOSING, CLOSED)
-        if self._reading_paused:
-            if closing or (buffered <= high_water // 2 and not self._writing_paused):
-                self._reading_paused = False
-                self._events.append(RESUME_READING)
-        elif not closing and (buffered > high_water or self._writing_paused):
-            self._reading_paused = True
-            self._events.append(PAUSE_READING)
+        return buffered > (high_water // 2 if self.reading_paused else high_water)
 
     # ------------------------------------------------------------------ app side: receive
 
@@ -539,7 +524,7 @@ class WebSocketHandler:
             return dict(message)  # stays: every later receive() says the same
         incoming.popleft()
         cycle.incoming_bytes -= cycle.incoming_sizes.popleft()
-        if self._reading_paused:
+        if self.reading_paused:
             self._update_reading()
         return message
 
@@ -550,7 +535,7 @@ class WebSocketHandler:
     ) -> None:
         message_type = validate.message_type(message)
         phase = self.phase
-        if phase == HANDSHAKE:
+        if phase is Phase.HANDSHAKE:
             if message_type == "websocket.accept":
                 self._accept(cycle, message, now)
             elif message_type == "websocket.close":
@@ -559,14 +544,15 @@ class WebSocketHandler:
                 # connection with a HTTP 403 error code".
                 self._refuse(403, now)
             elif message_type == "websocket.http.response.start":
-                self._deny_start(cycle, message, now)
+                self._deny(cycle, message, now)
+                self.phase = Phase.DENIAL
             else:
                 raise _out_of_order(message_type, "before websocket.accept or websocket.close")
-        elif phase == DENIAL:
+        elif phase is Phase.DENIAL:
             if message_type != "websocket.http.response.body":
                 raise _out_of_order(message_type, "after websocket.http.response.start")
-            self._deny_body(cycle, message, now)
-        elif phase == OPEN:
+            self._deny(cycle, message, now)
+        elif phase is Phase.OPEN:
             if message_type == "websocket.send":
                 self._send_message(message)
             elif message_type == "websocket.close":
@@ -610,25 +596,14 @@ class WebSocketHandler:
             if accepted is not None:
                 response_headers.append((b"sec-websocket-extensions", accepted))
                 extensions.append(deflate)
-        response_headers += self._default_headers(now, has_server, has_date)
+        response_headers += default_headers(headers, has_server, has_date, self._settings, now)
         response_headers += headers
-        try:
-            data = self._h11.send(
-                h11.InformationalResponse(
-                    status_code=101, headers=response_headers, reason=b"Switching Protocols"
-                )
-            )
-        except h11.LocalProtocolError as exc:
-            raise validate.fail(
-                "websocket.accept", str(exc), "RFC 9110 §5: header syntax"
-            ) from None
-        self._output.append(data)
-        trailing, _ = self._h11.trailing_data
-        early = trailing + b"".join(self._early)
+        self._writer.write_interim(101, response_headers, "websocket.accept")
+        early = b"".join(self._early)
         self._early.clear()
         self._early_bytes = 0
         self._ws = Connection(ConnectionType.SERVER, extensions)
-        self.phase = OPEN
+        self.phase = Phase.OPEN
         self._report(101, now)
         self._schedule_ping(now)
         if early:
@@ -654,78 +629,42 @@ class WebSocketHandler:
     def _start_close(self, code: int, reason: str, now: float) -> None:
         """Send a close frame and wait (bounded) for the peer's."""
         ws = self._ws
-        if self.phase != OPEN or ws is None:
+        if self.phase is not Phase.OPEN or ws is None:
             return
         self._output.append(ws.send(CloseConnection(code=code, reason=reason)))
-        self._sent_close_code = code
-        self.phase = CLOSING
-        self._next_ping_at = None
-        self._pong_deadline = None
-        self._close_deadline = now + self._settings.ws_close_timeout_s
+        self.phase = Phase.CLOSING
+        self._awaiting_pong = False
+        self._deadline = now + self._settings.ws_close_timeout_s
         self._update_reading()
 
     # ------------------------------------------------------------------ denial and refusal
 
-    def _deny_start(
-        self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float
-    ) -> None:
-        status, (headers, has_server, has_date) = _read_denial_start(message)
-        validate.final_status(status, "websocket.http.response.start")
-        headers += self._default_headers(now, has_server, has_date)
+    def _deny(self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float) -> None:
+        """A ``websocket.http.response.*`` message: the HTTP response in place of the 101,
+        through the same response table as any HTTP response (cycle.py)."""
+        steps = self._denial_steps
+        http = cycle.http
+        step = steps.step(http, message)
+        assert step is not None  # the phase admits only the message the table expects
         try:
-            response = h11.Response(
-                status_code=status, headers=headers, reason=REASONS.get(status, b"")
-            )
-        except h11.LocalProtocolError as exc:
-            raise validate.fail(
-                "websocket.http.response.start", str(exc), "RFC 9110 §5: header syntax"
-            ) from None
-        cycle.denial = _Denial(response)
-        self.phase = DENIAL
-
-    def _deny_body(
-        self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float
-    ) -> None:
-        body, more_body = _read_denial_body(message)
-        denial = cycle.denial
-        assert denial is not None
-        conn = self._h11
-        try:
-            if not denial.started:
-                denial.started = True
-                self._output.append(conn.send(denial.response))
-            if body:
-                self._output.append(conn.send(h11.Data(data=body)))
-                denial.body_sent += len(body)
-            if not more_body:
-                self._output.append(conn.send(h11.EndOfMessage()))
-        except h11.LocalProtocolError as exc:
-            self._report(denial.response.status_code, now, complete=False)
+            done = step(steps, http, message, self._writer, now)
+        except ContentLengthMismatch:
+            self._events.append(completed(http, now, complete=False))
             self._refused(now)
-            raise ContentLengthExceeded(
-                f"websocket.http.response.body: {exc}; the connection is closed"
-            ) from None
-        if not more_body:
-            self._report(denial.response.status_code, now)
+            raise
+        if done:
+            self._events.append(completed(http, now, complete=True))
             self._refused(now)
 
     def _refuse(self, status: int, now: float) -> None:
         """Answer the handshake with an HTTP error and close."""
-        self._output.append(
-            error_response(
-                status,
-                "",
-                now=now,
-                server_header=self._settings.server_header,
-                date_header=self._settings.date_header,
-            )
-        )
+        self._writer.write_error(status, "", now)
         self._report(status, now, complete=status != 500)
         self._refused(now)
 
     def _refused(self, now: float) -> None:
         self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
-        self._half_close(now)
+        self._linger(now)
 
     # ------------------------------------------------------------------ app lifecycle
 
@@ -734,26 +673,24 @@ class WebSocketHandler:
         if admission is not None:
             admission.leave()  # the HTTP handler admitted this session before the hand-over
         phase = self.phase
-        if phase == HANDSHAKE:
+        if phase is Phase.HANDSHAKE:
             # ASGI WebSocket spec, Connect: the handshake must not complete without a reply.
             if exc is None:
                 self._events.append(
                     AppMisbehaved(reason="ASGI callable returned without accepting or closing")
                 )
             self._refuse(500 if exc is not None else 403, now)
-        elif phase == DENIAL:
-            denial = cycle.denial
-            assert denial is not None
+        elif phase is Phase.DENIAL:
             if exc is None:
                 self._events.append(
                     AppMisbehaved(reason="ASGI callable returned before its response was complete")
                 )
-            if not denial.started:
-                self._refuse(500, now)
+            if cycle.http.response is ResponseState.STARTED:
+                self._refuse(500, now)  # nothing of the denial is on the wire yet
             else:
-                self._report(denial.response.status_code, now, complete=False)
+                self._events.append(completed(cycle.http, now, complete=False))
                 self._refused(now)
-        elif phase == OPEN:
+        elif phase is Phase.OPEN:
             # An app that returns has nothing more to say (1000); one that raises failed (1011).
             if exc is None:
                 self._start_close(CloseReason.NORMAL_CLOSURE, "", now)
@@ -762,52 +699,16 @@ class WebSocketHandler:
 
     # ------------------------------------------------------------------ helpers
 
-    def _default_headers(
-        self, now: float, has_server: bool, has_date: bool
-    ) -> list[tuple[bytes, bytes]]:
-        headers = []
-        if self._settings.server_header and not has_server:
-            headers.append(SERVER_HEADER)
-        if self._settings.date_header and not has_date:
-            headers.append((b"date", http_date(now)))
-        return headers
-
     def _schedule_ping(self, now: float) -> None:
         interval = self._settings.ws_ping_interval_s
-        if interval is not None and self.phase == OPEN:
-            self._next_ping_at = now + interval
+        if self.phase is Phase.OPEN:
+            self._deadline = None if interval is None else now + interval
 
     def _report(self, status: int, now: float, *, complete: bool = True) -> None:
-        cycle = self._cycle
-        self._events.append(
-            ResponseCompleted(
-                client=self._client,
-                method="GET",
-                target=cycle.target,
-                http_version="1.1",
-                status=status,
-                body_bytes=cycle.denial.body_sent if cycle.denial is not None else 0,
-                duration_s=now - cycle.started_at,
-                complete=complete,
-            )
-        )
-
-    def _half_close(self, now: float) -> None:
-        if self.phase == CLOSED or self._linger_deadline is not None:
-            return
-        self.phase = CLOSING
-        self._next_ping_at = self._pong_deadline = self._close_deadline = None
-        self._linger_deadline = now + self._settings.linger_timeout_s
-        if self._reading_paused:
-            self._reading_paused = False
-            self._events.append(RESUME_READING)
-        self._events.append(SEND_EOF)
-
-    def _to_closed(self) -> None:
-        self.phase = CLOSED
-        self._next_ping_at = self._pong_deadline = None
-        self._close_deadline = self._linger_deadline = None
-        self._events.append(CLOSE_CONNECTION)
+        """The handshake's HTTP response (101, or a refusal) for the access log."""
+        http = self._cycle.http
+        http.status = status
+        self._events.append(completed(http, now, complete=complete))
 
 
 # What an app may send on a websocket connection: the scope offers websocket.http.response.
@@ -817,8 +718,6 @@ _WEBSOCKET_SEND_TYPES = SPEC.ordering["websocket.send"].message_types(["websocke
 _read_accept = validate.reader("websocket.accept", "subprotocol", "headers")
 _read_send = validate.reader("websocket.send", "bytes", "text")
 _read_close = validate.reader("websocket.close", "code", "reason")
-_read_denial_start = validate.reader("websocket.http.response.start", "status", "headers")
-_read_denial_body = validate.reader("websocket.http.response.body", "body", "more_body")
 
 
 def _out_of_order(message_type: str, when: str) -> ASGIProtocolError:

@@ -540,11 +540,7 @@ class _Connection:
             elif kind is ResumeReading:
                 self.reading = True
             elif kind is SendEOF:
-                # TLS has no half-close: close once the output is written.
-                if isinstance(self.sock, ssl.SSLSocket):
-                    self.want_close = True
-                else:
-                    self.want_eof = True
+                self.want_eof = True
             elif kind is CloseConnection:
                 self.want_close = True
             else:

@@ -28,7 +28,7 @@ from sansio_asgi.core.events import (
     StartApp,
     WakeApp,
 )
-from sansio_asgi.core.http import describe_h11_error
+from sansio_asgi.core.http11 import describe_h11_error
 
 from .helpers import Harness, parse_response, parse_responses, request
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from sansio_asgi.core import ASGIProtocolError, ClientDisconnected, validate
-from sansio_asgi.core import http as core_http
+from sansio_asgi.core import cycle as core_cycle
 from sansio_asgi.core import lifespan as core_lifespan
-from sansio_asgi.core import websocket as core_websocket
+from sansio_asgi.core.handler import Phase
 from sansio_asgi.core.schema import NO_DEFAULT, RECEIVE, SEND, SPEC, Machine, Transition
 
 from .helpers import Harness, request
@@ -408,14 +408,14 @@ def transition_for(
 HTTP_SEND = SPEC.ordering["http.send"]
 # The data's states as the core's response states.
 HTTP_STATES = {
-    "start": core_http.NOT_STARTED,
-    "headers_held": core_http.STARTED,
-    "body": core_http.STREAMING,
-    "done": core_http.DONE,
+    "start": core_cycle.ResponseState.NOT_STARTED,
+    "headers_held": core_cycle.ResponseState.STARTED,
+    "body": core_cycle.ResponseState.STREAMING,
+    "done": core_cycle.ResponseState.DONE,
 }
 
 
-def http_cycle() -> tuple[Harness, core_http.HTTPCycle]:
+def http_cycle() -> tuple[Harness, core_cycle.HTTPCycle]:
     h = Harness()
     h.feed(request())
     return h, h.cycle()
@@ -425,8 +425,8 @@ def test_the_core_reaches_exactly_the_http_send_states_without_extensions() -> N
     _, cycle = http_cycle()
     offered = list(cycle.scope["extensions"])
     assert set(reachable(HTTP_SEND, offered)) == set(HTTP_STATES)
-    assert set(HTTP_STATES.values()) == set(core_http.RESPONSE_STATES)
-    assert list(core_http.HTTP_SEND_TYPES) == list(HTTP_SEND.message_types(offered))
+    assert set(HTTP_STATES.values()) == set(core_cycle.RESPONSE_STATES)
+    assert list(core_cycle.HTTP_SEND_TYPES) == list(HTTP_SEND.message_types(offered))
 
 
 HTTP_TRIALS = [
@@ -460,10 +460,10 @@ def test_http_send_ordering_agrees_with_the_core(state: str, message: dict[str, 
 
 WS_SEND = SPEC.ordering["websocket.send"]
 WS_STATES = {
-    "connecting": (core_websocket.HANDSHAKE,),
-    "open": (core_websocket.OPEN,),
-    "denial": (core_websocket.DENIAL,),
-    "closed": (core_websocket.CLOSING, core_websocket.CLOSED),
+    "connecting": (Phase.HANDSHAKE,),
+    "open": (Phase.OPEN,),
+    "denial": (Phase.DENIAL,),
+    "closed": (Phase.CLOSING, Phase.LINGERING, Phase.CLOSED),
 }
 WS_OFFERED = ["websocket.http.response"]
 WS_TRIALS = [

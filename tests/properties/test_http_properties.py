@@ -27,6 +27,7 @@ from sansio_asgi.core import (
     ProtocolSettings,
     ServerProtocol,
 )
+from sansio_asgi.core.cycle import HTTP_SEND_TYPES, RESPONSE_STATES
 from sansio_asgi.core.events import (
     PauseReading,
     RequestRejected,
@@ -35,7 +36,6 @@ from sansio_asgi.core.events import (
     SendEOF,
     StartApp,
 )
-from sansio_asgi.core.http import HTTP_SEND_TYPES, RESPONSE_STATES
 from tests.core.helpers import CLIENT, SERVER, parse_responses
 
 NOW = 1_700_000_000.0  # fixed, so date headers are equal across runs

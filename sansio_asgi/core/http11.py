@@ -1,0 +1,894 @@
+"""HTTP/1.1: bytes in, ASGI messages out, and back.
+
+Theory of operation
+-------------------
+h11 parses request heads and bodies; ``HTTP11Writer`` writes responses; this module decides.
+One ``HTTP11Handler`` serves one connection and runs one request/response *cycle*
+(``cycle.HTTPCycle``) at a time, so responses always go out in request order. Every decision
+about the connection is taken here from the parsed request, in the handler's and the writer's
+fields, never read back from the parser's state:
+
+* **keep-alive**: an HTTP/1.1 request keeps the connection unless it says ``Connection:
+  close``; an HTTP/1.0 one only if it says ``Connection: keep-alive`` (RFC 9112 §9.3). The
+  response can still end it (its own ``Connection: close``, a body delimited by the close).
+* **100-continue**: a request that expects it gets ``100 Continue`` when the app first asks for
+  its body, and a response sent before that closes the connection (RFC 9110 §10.1.1).
+* **pipelining**: a request that arrives while one is served waits in the parser's buffer,
+  with reading paused, and is parsed by a fresh parser once the cycle ends (``_next_cycle``).
+
+The parser is a *reader*: anything shaped like ``h11.Connection``'s receiving side
+(``RequestReader``), made fresh for every request by ``new_reader``. That seam is where a
+faster parser for the common case can plug in, with h11 as its oracle.
+
+The connection moves through phases, and each phase owns one deadline:
+
+    IDLE ──first byte──▶ HEADERS ──request head parsed──▶ CYCLE ──response done──▶ IDLE
+      │                    │                                │
+      │ keep-alive         │ header timeout: 408            │ Connection: close, error,
+      ▼ timeout            ▼                                ▼ app failure, shutdown
+    LINGERING ──peer EOF or linger timeout──▶ CLOSED
+
+    HEADERS ──a valid WebSocket handshake──▶ UPGRADED (a WebSocketHandler takes over)
+
+A new connection starts in IDLE with the header timeout as its deadline, and one that sends
+nothing by then is closed without a response: browsers open connections ahead of need, and a 408
+on one of those would be taken for the answer to a request that was never sent. Empty lines
+before a request line are dropped in IDLE (RFC 9112 §2.2) and leave the phase and its deadline
+as they were, up to ``max_header_bytes`` of them.
+
+The request side never raises: a malformed request becomes an error response with
+``connection: close`` (h11 supplies the status hint: 400, 431, 501; ``request_problem`` adds the
+checks h11 leaves to servers) and the connection closes. The response body and the
+``RequestRejected`` reason say what was wrong in fixed words (``_H11_ERRORS``), never quoting
+the request: h11's messages quote the offending bytes. The response side is ``cycle.py``'s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import h11
+
+from .cycle import (
+    HTTP_SEND_TYPES,
+    HTTPCycle,
+    RequestState,
+    ResponseState,
+    ResponseSteps,
+    completed,
+)
+from .errors import ASGIProtocolError, ContentLengthMismatch
+from .events import AppMisbehaved, Event, RequestRejected, StartApp, WakeApp
+from .handler import Handler, Phase
+from .proxy import PROXY_HEADERS
+from .responses import REASONS, error_content, http_date
+from .scope import ConnectionInfo, RequestHead, new_scope, target_authority
+from .settings import ProtocolSettings
+from .websocket import check_handshake, is_upgrade_to_websocket
+
+# RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at
+# least one empty line (CRLF) received prior to the request-line". A bare LF ends a line too
+# (h11 reads it so).
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
+
+# h11's RemoteProtocolError messages for a request (by their start; the rest quotes the bytes it
+# refused) and what the client and the log are told instead. Anything else: "malformed request".
+_H11_ERRORS: tuple[tuple[str, str], ...] = (
+    ("illegal request line", "malformed request line"),
+    ("no request line received", "missing request line"),
+    ("Illegal method characters", "malformed method"),
+    ("Illegal target characters", "malformed request target"),
+    ("illegal header line", "malformed header line"),
+    ("continuation line at start of headers", "malformed header line"),
+    ("Illegal header name", "malformed header name"),
+    ("Illegal header value", "malformed header value"),
+    ("Missing mandatory Host: header", "missing Host header"),
+    ("Found multiple Host: headers", "more than one Host header"),
+    ("bad Content-Length", "malformed Content-Length"),
+    ("conflicting Content-Length headers", "conflicting Content-Length headers"),
+    ("multiple Transfer-Encoding headers", "more than one Transfer-Encoding header"),
+    ("Only Transfer-Encoding: chunked is supported", "unsupported Transfer-Encoding"),
+    ("illegal chunk header", "malformed chunk size line"),
+    ("malformed chunk footer", "chunk data not followed by CRLF"),
+    ("Receive buffer too long", "request head too large"),
+    ("peer closed connection without sending complete message body", "request body cut short"),
+    ("peer unexpectedly closed connection", "connection closed mid-request"),
+    ("Got data when expecting EOF", "data after the last request"),
+)
+# The same messages while a request body is being read: the lines h11 waits for then are a
+# chunk size line or the trailer section.
+_H11_BODY_ERRORS = {
+    "request head too large": "chunk size line or trailer section too large",
+    "malformed header line": "malformed trailer line",
+}
+MALFORMED_REQUEST = "malformed request"
+
+
+def describe_h11_error(message: str, *, in_body: bool = False) -> str:
+    """What ``h11.RemoteProtocolError(message)`` means, in fixed words that quote no input."""
+    for start, description in _H11_ERRORS:
+        if message.startswith(start):
+            if in_body:
+                return _H11_BODY_ERRORS.get(description, description)
+            return description
+    return MALFORMED_REQUEST
+
+
+# ----------------------------------------------------------------------- the request side
+
+
+class RequestReader(Protocol):
+    """The receiving side of ``h11.Connection``: what the handler needs from a parser."""
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_event(self) -> Any: ...
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]: ...
+
+
+def h11_reader(settings: ProtocolSettings) -> Callable[[], RequestReader]:
+    """A factory of fresh h11 parsers, one per request."""
+    max_head = settings.max_header_bytes
+
+    def new_reader() -> RequestReader:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+
+    return new_reader
+
+
+# The request line's bytes besides the method and the target: " HTTP/1.1\r\n", and the empty
+# line that ends the head.
+_REQUEST_LINE_EXTRA_BYTES = len(b" HTTP/1.1\r\n") + len(b"\r\n")
+# ": " and CRLF around every field line.
+_FIELD_LINE_EXTRA_BYTES = 4
+
+
+class HeadFacts(NamedTuple):
+    """What the server's checks and decisions need from a request head, found in one pass."""
+
+    head_bytes: int  # the head's size as sent, give or take optional whitespace
+    transfer_encoding: bool
+    content_length: bool
+    connection: bytes  # every Connection field's value, joined with commas
+    upgrade: bytes
+    expect: bytes
+    proxied: bool  # a header a trusted proxy may have set is present
+
+
+def head_facts(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> HeadFacts:
+    head_bytes = len(method) + len(target) + _REQUEST_LINE_EXTRA_BYTES
+    transfer_encoding = content_length = proxied = False
+    connection = upgrade = expect = b""
+    for name, value in headers:
+        head_bytes += len(name) + len(value) + _FIELD_LINE_EXTRA_BYTES
+        if name == b"transfer-encoding":
+            transfer_encoding = True
+        elif name == b"content-length":
+            content_length = True
+        elif name == b"connection":
+            connection = value if not connection else connection + b"," + value
+        elif name == b"upgrade":
+            upgrade = value
+        elif name == b"expect":
+            expect = value if not expect else expect + b"," + value
+        elif name in PROXY_HEADERS:
+            proxied = True
+    return HeadFacts(
+        head_bytes, transfer_encoding, content_length, connection, upgrade, expect, proxied
+    )
+
+
+def request_problem(
+    version: bytes, method: str, target: bytes, facts: HeadFacts, max_header_bytes: int
+) -> tuple[int, str] | None:
+    """Why a request h11 parsed is refused anyway, as (status, reason), or None."""
+    if version[:2] != b"1.":
+        return 505, "only HTTP/1.0 and HTTP/1.1 are served"
+    if target[:1] != b"/" and target_authority(target) == b"":
+        # RFC 9110 §4.2.1: "A sender MUST NOT generate an "http" URI with an empty host
+        # identifier. A recipient that processes such a URI reference MUST reject it as
+        # invalid."
+        return 400, "absolute-form target without a host"
+    if facts.head_bytes > max_header_bytes:
+        # h11 enforces max_incomplete_event_size only on a head it is still waiting for; a
+        # head that arrived whole is measured here, so the limit holds however it arrived.
+        return 431, "request head too large"
+    if facts.transfer_encoding and facts.content_length:
+        # RFC 9112 §6.1: a server MAY reject a request with both, and MUST close after.
+        return 400, "both Transfer-Encoding and Content-Length"
+    if facts.transfer_encoding and version == b"1.0":
+        # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+        return 400, "Transfer-Encoding in an HTTP/1.0 request"
+    if method == "CONNECT":
+        return 501, "CONNECT is not supported"
+    return None
+
+
+def has_token(value: bytes, token: bytes) -> bool:
+    """Whether a comma-separated header value lists ``token`` (case-insensitive)."""
+    return any(part.strip().lower() == token for part in value.split(b","))
+
+
+# ---------------------------------------------------------------------- the response side
+
+# How a response body is delimited on the wire (RFC 9112 §6.3).
+_NO_CONTENT = 0  # HEAD, 204, 304: nothing is written
+_LENGTH = 1  # Content-Length: the body as is
+_CHUNKED = 2  # Transfer-Encoding: chunked
+_CLOSE_DELIMITED = 3  # an HTTP/1.0 client without a length: the close ends the body
+
+_NamedHeader = tuple[bytes, bytes, bytes]  # (name as sent, lowercased name, value)
+
+
+class HTTP11Writer:
+    """HTTP/1.1 responses as bytes, the way h11 writes them, but for decisions taken here.
+
+    h11 validates the app's headers (``prepare``), so what h11 would refuse is refused; the
+    head, its framing headers and the body framing follow h11's writer byte for byte, except
+    that an HTTP/1.0 client that asked for keep-alive keeps its connection. The handler sets
+    the per-request fields before the app starts (``begin``).
+    """
+
+    __slots__ = (
+        "_framing",
+        "_output",
+        "_settings",
+        "expecting_continue",
+        "http_10",
+        "keep_alive_10",
+        "must_close",
+        "request_keep_alive",
+        "shutting_down",
+    )
+
+    def __init__(self, output: list[bytes], settings: ProtocolSettings) -> None:
+        self._output = output
+        self._settings = settings
+        self._framing = _NO_CONTENT
+        self.request_keep_alive = True  # the request allows another on the connection
+        self.keep_alive_10 = False  # an HTTP/1.0 request that asked for keep-alive
+        self.http_10 = False  # the client speaks HTTP/1.0: no chunked encoding
+        self.expecting_continue = False  # the client waits for 100 before sending its body
+        self.shutting_down = False  # the server serves no further request
+        self.must_close = False  # the response written ends the connection
+
+    def begin(self, version: bytes, facts: HeadFacts) -> None:
+        """Decide, from the request, what the connection does after its response."""
+        connection = facts.connection
+        self.http_10 = version == b"1.0"
+        if self.http_10:
+            # RFC 9112 Appendix C.2.2: an HTTP/1.0 client asks for a persistent connection
+            # with "Connection: keep-alive"; the response then says "keep-alive" too.
+            self.keep_alive_10 = bool(connection) and has_token(connection, b"keep-alive")
+            self.request_keep_alive = self.keep_alive_10 and not has_token(connection, b"close")
+            # RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
+            # HTTP/1.0 request MUST ignore that expectation."
+            self.expecting_continue = False
+        else:
+            self.keep_alive_10 = False
+            self.request_keep_alive = not connection or not has_token(connection, b"close")
+            self.expecting_continue = bool(facts.expect) and has_token(
+                facts.expect, b"100-continue"
+            )
+        self.must_close = not self.request_keep_alive
+
+    def prepare(self, status: int, headers: list[tuple[bytes, bytes]], message_type: str) -> Any:
+        try:
+            return h11.Response(
+                status_code=status, headers=headers, reason=REASONS.get(status, b"")
+            )
+        except h11.LocalProtocolError as exc:
+            raise ASGIProtocolError(
+                f"{message_type}: {exc} (RFC 9110 §5: field names are tokens, and values "
+                "contain no CR, LF or NUL)"
+            ) from None
+
+    def write_head(self, cycle: HTTPCycle) -> None:
+        response = cycle.head
+        assert isinstance(response, h11.Response)
+        headers = _named(response)
+        if self.shutting_down or self.expecting_continue:
+            # RFC 9110 §10.1.1: a server that answers before reading a body it asked to wait
+            # for should close rather than guess whether the body will still come.
+            headers.append((b"connection", b"connection", b"close"))
+        elif self.keep_alive_10:
+            headers.append((b"connection", b"connection", b"keep-alive"))
+        self.expecting_continue = False
+        headers, need_close = self._frame(cycle, headers)
+        if not self.request_keep_alive or need_close:
+            tokens = {b"close"}
+            for _, name, value in headers:
+                if name == b"connection":
+                    tokens.update(_comma_values(value))
+            tokens.discard(b"keep-alive")
+            headers = [h for h in headers if h[1] != b"connection"]
+            headers += [(b"Connection", b"connection", token) for token in sorted(tokens)]
+        self.must_close = not self.request_keep_alive or any(
+            name == b"connection" and b"close" in _comma_values(value) for _, name, value in headers
+        )
+        self._output.append(_head_bytes(response.status_code, response.reason, headers))
+
+    def _frame(
+        self, cycle: HTTPCycle, headers: list[_NamedHeader]
+    ) -> tuple[list[_NamedHeader], bool]:
+        """Choose the body framing (RFC 9112 §6.3) and the framing headers that say it; True
+        when the framing is the close. The headers are those a GET would get, for HEAD too
+        (RFC 9110 §9.3.2)."""
+        status = cycle.status
+        if status == 204 or status == 304:
+            self._framing = _NO_CONTENT
+            return headers, False
+        names = {name for _, name, _ in headers}
+        if b"content-length" in names and b"transfer-encoding" not in names:
+            self._framing = _NO_CONTENT if cycle.no_body else _LENGTH
+            return headers, False
+        headers = [h for h in headers if h[1] != b"content-length" and h[1] != b"transfer-encoding"]
+        if self.http_10:
+            self._framing = _NO_CONTENT if cycle.no_body else _CLOSE_DELIMITED
+            return headers, cycle.method != "HEAD"
+        headers.append((b"Transfer-Encoding", b"transfer-encoding", b"chunked"))
+        self._framing = _NO_CONTENT if cycle.no_body else _CHUNKED
+        return headers, False
+
+    def write_body(self, data: bytes) -> None:
+        framing = self._framing
+        if framing == _CHUNKED:
+            # An empty chunk would read as the last one.
+            if data:
+                self._output.append(b"%x\r\n%s\r\n" % (len(data), data))
+        elif framing != _NO_CONTENT:
+            self._output.append(data)
+
+    def write_end(self) -> None:
+        if self._framing == _CHUNKED:
+            self._output.append(b"0\r\n\r\n")
+        self._framing = _NO_CONTENT
+
+    def write_interim(
+        self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
+    ) -> None:
+        """A 1xx response: ``100 Continue``, or the ``101`` that accepts a WebSocket (on
+        ``message_type``). The headers are validated as h11 validates them."""
+        try:
+            response = h11.InformationalResponse(
+                status_code=status, headers=headers, reason=REASONS.get(status, b"")
+            )
+        except h11.LocalProtocolError as exc:
+            raise ASGIProtocolError(f"{message_type}: {exc} (RFC 9110 §5: header syntax)") from None
+        if status == 101:
+            self.must_close = True  # the connection is no longer HTTP's
+        elif status == 100:
+            self.expecting_continue = False
+        self._output.append(_head_bytes(status, response.reason, _named(response)))
+
+    def write_error(
+        self,
+        status: int,
+        detail: str,
+        now: float,
+        *,
+        head_only: bool = False,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """A whole ``connection: close`` response the server composes itself; no content for
+        a HEAD request (RFC 9110 §9.3.2: the headers a GET would get, no content)."""
+        headers, body = error_content(status, detail)
+        settings = self._settings
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))]
+        if settings.server_header:
+            lines.append(b"server: sansio-asgi\r\n")
+        if settings.date_header:
+            lines.append(b"date: " + http_date(now) + b"\r\n")
+        lines += [name + b": " + value + b"\r\n" for name, value in headers]
+        lines += [name + b": " + value + b"\r\n" for name, value in extra_headers]
+        lines.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        if not head_only:
+            lines.append(body)
+        self._output.append(b"".join(lines))
+        self.must_close = True
+
+
+def _named(response: h11.Response | h11.InformationalResponse) -> list[_NamedHeader]:
+    """h11's validated headers with both names: as sent, for writing; lowercased, to match."""
+    headers = response.headers
+    return [
+        (raw, name, value)
+        for (raw, value), (name, _) in zip(headers.raw_items(), headers, strict=True)
+    ]
+
+
+def _comma_values(value: bytes) -> list[bytes]:
+    """A comma-separated field value's members, lowercased (RFC 9110 §5.6.1)."""
+    return [part.strip() for part in value.lower().split(b",") if part.strip()]
+
+
+def _head_bytes(status: int, reason: bytes, headers: list[_NamedHeader]) -> bytes:
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    # h11 writes a host field first wherever it stands; a response rarely has one.
+    lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name == b"host"]
+    lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name != b"host"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+# --------------------------------------------------------------------------- the handler
+
+UpgradeHandler = Callable[[RequestHead, bytes, HTTP11Writer, float], None]
+
+
+class HTTP11Handler(Handler):
+    """The HTTP/1.1 handler of a ``ServerProtocol``; see the module docstring."""
+
+    PAUSES_WHILE_WRITING_PAUSED = False  # see handler.py
+
+    __slots__ = (
+        "_body_clock_restart",
+        "_cycle",
+        "_empty_line_bytes",
+        "_on_upgrade",
+        "_pending_cr",
+        "_pipeline_waiting",
+        "_reader",
+        "_steps",
+        "_writer",
+        "new_reader",
+        "requests",
+    )
+
+    def __init__(
+        self,
+        settings: ProtocolSettings,
+        connection: ConnectionInfo,
+        *,
+        output: list[bytes],
+        events: list[Event],
+        now: float,
+        on_upgrade: UpgradeHandler | None = None,
+    ) -> None:
+        super().__init__(
+            settings,
+            connection,
+            output=output,
+            events=events,
+            phase=Phase.IDLE,
+            deadline=now + settings.header_timeout_s,
+        )
+        self._on_upgrade = on_upgrade
+        self.new_reader = h11_reader(settings)
+        self._reader = self.new_reader()
+        self._writer = HTTP11Writer(output, settings)
+        self._steps = ResponseSteps("http.response", trailers=True, settings=settings)
+        self._cycle: HTTPCycle | None = None
+        self.requests = 0  # served on this connection
+        self._pipeline_waiting = False  # a request waits behind the current one
+        self._body_clock_restart = False  # reading resumed: the client gets a full period
+        # Empty lines dropped while waiting for this request line; a CR that ended a read.
+        self._empty_line_bytes = 0
+        self._pending_cr = False
+
+    # ------------------------------------------------------------------ network side
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        phase = self.phase
+        if not data or phase is Phase.LINGERING or phase is Phase.CLOSED:
+            return  # lingering: what arrives now is read and dropped
+        if phase is Phase.IDLE:
+            if data[0] in b"\r\n" or self._pending_cr:
+                data = self._skip_empty_lines(data, now)
+                if not data:
+                    return
+            self.phase = Phase.HEADERS
+            self._deadline = now + self._settings.header_timeout_s
+        elif phase is Phase.CYCLE:
+            cycle = self._cycle
+            assert cycle is not None
+            if cycle.request is not RequestState.RECEIVING:
+                self._after_request(data)
+                return
+        elif phase is Phase.UPGRADED:
+            return
+        self._reader.receive_data(data)
+        self._process(now)
+
+    def _after_request(self, data: bytes) -> None:
+        """Bytes behind a whole request, while its response is still to come: the next
+        request, kept unparsed with reading paused until this cycle ends; or, after a request
+        that closes the connection, dropped (RFC 9112 §9.6: a request after one with
+        "Connection: close" is never answered)."""
+        if self._writer.request_keep_alive:
+            self._reader.receive_data(data)
+            if not self._pipeline_waiting:
+                self._pipeline_waiting = True
+                self._update_reading()
+
+    def _skip_empty_lines(self, data: bytes, now: float) -> bytes:
+        """Drop the empty lines (CRLF or LF) that start ``data``, with the request line yet to
+        come (RFC 9112 §2.2); return the rest. A CR at the very end waits for the next read to
+        show whether an LF follows; a bare CR is left for h11 to refuse. More than
+        ``max_header_bytes`` of empty lines gets 400, as a head that large would get 431."""
+        if self._pending_cr:
+            self._pending_cr = False
+            data = b"\r" + data
+        match = _EMPTY_LINES.match(data)
+        assert match is not None  # the pattern matches the empty string
+        end = match.end()
+        self._empty_line_bytes += end
+        if self._empty_line_bytes > self._settings.max_header_bytes:
+            self._respond_with_error(400, "too many empty lines before the request line", now)
+            return b""
+        rest = data[end:]
+        if rest == b"\r":
+            self._pending_cr = True
+            return b""
+        return rest
+
+    def receive_eof(self, now: float) -> None:
+        """The client closed its side. ASGI has no half-closed state: the client is gone."""
+        if self.phase is Phase.CLOSED:
+            return
+        if self._cycle is not None:
+            self._abandon(self._cycle, now)
+        self._to_closed()
+
+    # ------------------------------------------------------------------ time
+
+    def handle_timer(self, now: float) -> None:
+        deadline = self._deadline
+        if deadline is None or now < deadline:
+            return
+        phase = self.phase
+        if phase is Phase.IDLE:
+            self._linger(now)
+        elif phase is Phase.HEADERS:
+            # RFC 9110 §15.5.9: 408 "the server did not receive a complete request message
+            # within the time that it was prepared to wait".
+            self._respond_with_error(408, "the request head did not arrive in time", now)
+        elif phase is Phase.CYCLE:
+            self._body_timer(now)
+        elif phase is Phase.LINGERING:
+            self._to_closed()
+
+    def _body_timer(self, now: float) -> None:
+        """The request-body deadline passed: a slow client (slowloris on bodies) gets 408."""
+        cycle = self._cycle
+        timeout = self._settings.request_body_timeout_s
+        if cycle is None or cycle.request is not RequestState.RECEIVING or timeout is None:
+            self._deadline = None
+        elif self.reading_paused or cycle.body or self._body_clock_restart:
+            # The app is the slow one, or reading just resumed: the client gets a full period.
+            self._body_clock_restart = False
+            self._deadline = now + timeout
+        elif cycle.response is ResponseState.DONE:
+            self._linger(now)  # discarding the rest of a body nobody reads: give up on it
+        else:
+            self._respond_with_error(408, "the request body stopped arriving", now)
+
+    def shutdown(self, now: float) -> None:
+        """Serve no further requests: close when idle, or after the current response.
+
+        An idle connection is not closed under a request that may be on its way: one just
+        accepted, whose request is almost certainly coming, gets ``linger_timeout_s``; one kept
+        alive between requests gets ``shutdown_idle_grace_s``. A request that arrives meanwhile
+        is answered with ``connection: close``. Either way the connection closes in IDLE when
+        the grace ends (``handle_timer``).
+        """
+        self._writer.shutting_down = True
+        if self.phase is Phase.IDLE:
+            settings = self._settings
+            wait_s = settings.shutdown_idle_grace_s if self.requests else settings.linger_timeout_s
+            grace = now + wait_s
+            self._deadline = grace if self._deadline is None else min(self._deadline, grace)
+
+    # ------------------------------------------------------------------ parsing
+
+    def _process(self, now: float) -> None:
+        reader = self._reader
+        while True:
+            try:
+                event = reader.next_event()
+            except h11.RemoteProtocolError as exc:
+                detail = describe_h11_error(str(exc), in_body=self._cycle is not None)
+                self._respond_with_error(exc.error_status_hint, detail, now)
+                return
+            event_type = type(event)
+            if event_type is h11.Data:
+                self._body_received(event.data, now)
+                if self.phase is not Phase.CYCLE:
+                    return  # closing (too much unread body): nothing behind it is served
+            elif event_type is h11.Request:
+                if not self._begin_cycle(event, now):
+                    return
+            elif event_type is h11.EndOfMessage:
+                # What follows is the next request's, parsed by a fresh reader when this
+                # cycle ends.
+                self._request_complete(now)
+                return
+            else:  # h11.NEED_DATA: the reader is never given an end of input
+                return
+
+    def _begin_cycle(self, request: h11.Request, now: float) -> bool:
+        """A request head arrived: refuse it, hand the connection over, or start the app."""
+        settings = self._settings
+        version = request.http_version
+        headers = list(request.headers)  # (lowercased name, value) pairs
+        method = request.method.decode("ascii")
+        facts = head_facts(request.method, request.target, headers)
+        problem = request_problem(version, method, request.target, facts, settings.max_header_bytes)
+        upgrade = facts.upgrade
+        if problem is None and upgrade and self._on_upgrade and is_upgrade_to_websocket(upgrade):
+            problem = check_handshake(method, version, headers)
+            if problem is None:
+                self._upgrade(request, headers, facts, now)
+                return False
+        if problem is not None:
+            status, reason = problem
+            extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
+            self._respond_with_error(status, reason, now, extra_headers=extra)
+            return False
+        self.requests += 1
+        # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
+        head = RequestHead(method, request.target, "1.0" if version == b"1.0" else "1.1", headers)
+        self._writer.begin(version, facts)
+        cycle = HTTPCycle(
+            self, method=method, target=request.target, http_version=head.http_version, now=now
+        )
+        cycle.scope, cycle.client = new_scope(
+            head, self._connection, settings, proxied=facts.proxied
+        )
+        cycle.scope_headers = cycle.scope["headers"]  # the log's request headers are the app's
+        admission = settings.admission
+        if admission is not None:
+            if not admission.try_enter():
+                self._respond_with_error(503, "the server is at its concurrency limit", now)
+                return False
+            cycle.admitted = True
+        self._cycle = cycle
+        self.phase = Phase.CYCLE
+        timeout = settings.request_body_timeout_s
+        self._deadline = None if timeout is None else now + timeout
+        self._events.append(StartApp(cycle=cycle, scope=cycle.scope))
+        return True
+
+    def _upgrade(
+        self, request: h11.Request, headers: list[tuple[bytes, bytes]], facts: HeadFacts, now: float
+    ) -> None:
+        """A valid WebSocket handshake: admitted, the connection is the WebSocket handler's,
+        with whatever arrived behind the handshake."""
+        admission = self._settings.admission
+        if admission is not None and not admission.try_enter():
+            self._respond_with_error(503, "the server is at its concurrency limit", now)
+            return
+        # The handshake has no body (check_handshake): its end is already in the buffer.
+        end = self._reader.next_event()
+        assert type(end) is h11.EndOfMessage, end
+        early = self._reader.trailing_data[0]
+        self._writer.begin(request.http_version, facts)
+        self.phase = Phase.UPGRADED
+        self._deadline = None
+        assert self._on_upgrade is not None
+        head = RequestHead(request.method.decode("ascii"), request.target, "1.1", headers)
+        self._on_upgrade(head, early, self._writer, now)
+
+    def _body_received(self, data: bytes, now: float) -> None:
+        cycle = self._cycle
+        assert cycle is not None
+        self._writer.expecting_continue = False  # the client sent its body without waiting
+        if cycle.response is ResponseState.DONE:
+            cycle.discarded_bytes += len(data)
+            if cycle.discarded_bytes > self._settings.discard_body_limit_bytes:
+                self._linger(now)
+            return
+        cycle.body.append(data)
+        cycle.body_bytes += len(data)
+        timeout = self._settings.request_body_timeout_s
+        if timeout is not None:
+            self._deadline = now + timeout
+        self._wake(cycle)
+        self._update_reading()
+
+    def _request_complete(self, now: float) -> None:
+        cycle = self._cycle
+        assert cycle is not None
+        cycle.request = RequestState.COMPLETE
+        self._writer.expecting_continue = False
+        self._deadline = None
+        if self._writer.request_keep_alive and self._reader.trailing_data[0]:
+            self._pipeline_waiting = True  # the next request is here already
+            self._update_reading()
+        if cycle.response is ResponseState.DONE:
+            self._next_cycle(now)
+        else:
+            self._wake(cycle)
+
+    def _wants_pause(self) -> bool:
+        """A pipelined request waits, or the unread body is above the high-water mark; once
+        paused for the body, reading resumes when the app has taken it below half of it."""
+        cycle = self._cycle
+        if self._pipeline_waiting:
+            return True
+        if cycle is None:
+            return False
+        high_water = self._settings.body_buffer_high_water_bytes
+        return cycle.body_bytes > (high_water // 2 if self.reading_paused else high_water)
+
+    def _reading_resumed(self) -> None:
+        self._body_clock_restart = True
+
+    # ------------------------------------------------------------------ app side: receive
+
+    def message_for_app(self, cycle: HTTPCycle) -> dict[str, Any] | None:
+        """The next message for the app's ``receive()``, or None: wait for ``WakeApp``."""
+        request = cycle.request
+        if request is RequestState.GONE or cycle.response is ResponseState.DONE:
+            # ASGI HTTP spec, Disconnect: sent if receive is called after a response has
+            # been sent or after the connection has been closed.
+            return {"type": "http.disconnect"}
+        if cycle.body:
+            # h11 hands out bytearray slices; ASGI requires bytes.
+            body = bytes(cycle.body[0]) if len(cycle.body) == 1 else b"".join(cycle.body)
+            cycle.body.clear()
+            cycle.body_bytes = 0
+            more_body = request is RequestState.RECEIVING
+            if not more_body:
+                cycle.request = RequestState.DELIVERED
+            if self.reading_paused:
+                self._update_reading()
+            return {"type": "http.request", "body": body, "more_body": more_body}
+        if request is RequestState.COMPLETE:
+            cycle.request = RequestState.DELIVERED
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if (
+            request is RequestState.RECEIVING
+            and self._writer.expecting_continue
+            and cycle is self._cycle
+        ):
+            # RFC 9110 §10.1.1: the client waits for 100 before sending its body; send it only
+            # now that the app asks for the body.
+            self._writer.write_interim(100, [])
+        cycle.app_waiting = True
+        return None
+
+    # ------------------------------------------------------------------ app side: send
+
+    def message_from_app(
+        self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
+    ) -> None:
+        """Take one message from the app's ``send()``; raise for a message the spec forbids."""
+        steps = self._steps
+        step = steps.step(cycle, message)
+        if step is None:
+            raise steps.refusal(cycle, message, HTTP_SEND_TYPES, "an http connection")
+        try:
+            done = step(steps, cycle, message, self._writer, now)
+        except ContentLengthMismatch:
+            self._finish_response(cycle, now, complete=False)
+            self._linger(now)
+            raise
+        if done:
+            self._finish_response(cycle, now, complete=True)
+
+    def _finish_response(self, cycle: HTTPCycle, now: float, *, complete: bool) -> None:
+        self._events.append(completed(cycle, now, complete=complete))
+        self._wake(cycle)
+        if not complete:
+            return
+        cycle.body.clear()
+        cycle.body_bytes = 0
+        if self._writer.must_close or self._writer.shutting_down:
+            self._linger(now)
+        elif cycle.request is not RequestState.RECEIVING:
+            self._next_cycle(now)
+        else:
+            # The app answered without reading the whole body: read the rest and drop it,
+            # up to discard_body_limit_bytes, to keep the connection.
+            self._update_reading()
+
+    def _next_cycle(self, now: float) -> None:
+        pipelined = self._reader.trailing_data[0]
+        self._reader = self.new_reader()
+        self._cycle = None
+        self.phase = Phase.IDLE
+        self._deadline = now + self._settings.keep_alive_timeout_s
+        self._empty_line_bytes = 0
+        if self._pipeline_waiting:
+            self._pipeline_waiting = False
+            self._update_reading()
+        if pipelined:
+            # Empty lines after a request (an old client's CRLF after a POST body) are dropped.
+            if pipelined[0] in b"\r\n":
+                pipelined = self._skip_empty_lines(pipelined, now)
+                if not pipelined:
+                    return
+            self._reader.receive_data(pipelined)
+            self.phase = Phase.HEADERS
+            self._deadline = now + self._settings.header_timeout_s
+            self._process(now)
+
+    def _wake(self, cycle: HTTPCycle) -> None:
+        if cycle.app_waiting:
+            cycle.app_waiting = False
+            self._events.append(WakeApp(cycle=cycle))
+
+    # ------------------------------------------------------------------ app lifecycle
+
+    def app_finished(self, cycle: HTTPCycle, exc: BaseException | None, now: float) -> None:
+        """The app's coroutine for ``cycle`` returned (``exc`` None) or raised ``exc``."""
+        if cycle.admitted:
+            cycle.admitted = False
+            assert self._settings.admission is not None
+            self._settings.admission.leave()
+        state = cycle.response
+        if state is ResponseState.DONE or cycle.gone:
+            return
+        if state is ResponseState.STREAMING:
+            if exc is None:
+                self._misbehaved("ASGI callable returned without completing the response")
+            self._finish_response(cycle, now, complete=False)
+            self._linger(now)
+            return
+        if exc is None:
+            self._misbehaved("ASGI callable returned without starting the response")
+        cycle.head = None
+        cycle.status = 500
+        self._writer.write_error(500, "", now, head_only=cycle.method == "HEAD")
+        self._finish_response(cycle, now, complete=False)
+        self._linger(now)
+
+    def _misbehaved(self, reason: str) -> None:
+        self._events.append(AppMisbehaved(reason=reason))
+
+    # ------------------------------------------------------------------ ending
+
+    def _respond_with_error(
+        self,
+        status: int,
+        detail: str,
+        now: float,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Answer with an error status (a bad request, 408, 503) in place of any response not
+        yet on the wire, and close."""
+        cycle = self._cycle
+        unanswered = cycle is None or cycle.response in _UNWRITTEN
+        if unanswered:
+            self._writer.write_error(
+                status,
+                detail,
+                now,
+                head_only=cycle is not None and cycle.method == "HEAD",
+                extra_headers=extra_headers,
+            )
+        if cycle is None:
+            client = self._connection.client
+            self._events.append(RequestRejected(client=client, status=status, reason=detail))
+        else:
+            if unanswered:
+                cycle.head = None
+                cycle.status = status
+                self._finish_response(cycle, now, complete=False)
+            self._abandon(cycle, now)
+        self._linger(now)
+
+    def _abandon(self, cycle: HTTPCycle, now: float) -> None:
+        """The cycle loses its connection: wake a waiting ``receive()`` for http.disconnect."""
+        if cycle.gone:
+            return
+        cycle.request = RequestState.GONE
+        cycle.body.clear()
+        cycle.body_bytes = 0
+        if cycle.response is ResponseState.STARTED or cycle.response is ResponseState.STREAMING:
+            self._finish_response(cycle, now, complete=False)
+        else:
+            self._wake(cycle)
+
+    def _linger(self, now: float) -> None:
+        if self._cycle is not None:
+            self._abandon(self._cycle, now)
+        super()._linger(now)
+
+
+_UNWRITTEN = (ResponseState.NOT_STARTED, ResponseState.STARTED)
