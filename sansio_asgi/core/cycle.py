@@ -69,6 +69,18 @@ class ResponseWriter(Protocol):
     def write_end(self) -> None: ...
 
 
+class CycleHandler(Protocol):
+    """The handler that serves a cycle: ``ServerProtocol`` routes the app's calls to it."""
+
+    def message_for_app(self, cycle: Any) -> dict[str, Any] | None: ...
+
+    def message_from_app(
+        self, cycle: Any, message: MutableMapping[str, Any], now: float
+    ) -> None: ...
+
+    def app_finished(self, cycle: Any, exc: BaseException | None, now: float) -> None: ...
+
+
 class HTTPCycle:
     """One request and its response. The driver treats it as an opaque handle."""
 
@@ -97,9 +109,15 @@ class HTTPCycle:
     )
 
     def __init__(
-        self, handler: Any, *, method: str, target: bytes, http_version: str, now: float
+        self,
+        handler: CycleHandler,
+        *,
+        method: str,
+        target: bytes,
+        http_version: str,
+        now: float,
     ) -> None:
-        self.handler = handler  # the handler that serves it: ServerProtocol routes through it
+        self.handler = handler
         self.scope: dict[str, Any] = {}
         self.method = method
         self.http_version = http_version

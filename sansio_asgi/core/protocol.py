@@ -122,7 +122,7 @@ class ServerProtocol:
     # app side
     def message_for_app(self, cycle: Cycle) -> dict[str, Any] | None:
         """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
-        return cycle.handler.message_for_app(cycle)  # type: ignore[no-any-return]
+        return cycle.handler.message_for_app(cycle)
 
     def message_from_app(self, cycle: Cycle, message: MutableMapping[str, Any], now: float) -> None:
         """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""

@@ -49,7 +49,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
 from . import validate
-from .cycle import HTTPCycle, ResponseState, ResponseSteps, completed, default_headers
+from .cycle import CycleHandler, HTTPCycle, ResponseState, ResponseSteps, completed, default_headers
 from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthMismatch
 from .events import AppMisbehaved, Event, StartApp, WakeApp
 from .handler import Handler, Phase
@@ -238,8 +238,8 @@ class WebSocketCycle:
         "subprotocols",
     )
 
-    def __init__(self, handler: Any, http: HTTPCycle, key: bytes) -> None:
-        self.handler = handler  # the handler that serves it: ServerProtocol routes through it
+    def __init__(self, handler: CycleHandler, http: HTTPCycle, key: bytes) -> None:
+        self.handler = handler
         # The handshake as an HTTP cycle: its response is the 101, a refusal, or the app's
         # denial response (websocket.http.response), and the access log's line.
         self.http = http
