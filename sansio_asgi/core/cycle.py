@@ -68,6 +68,16 @@ class ResponseWriter(Protocol):
 
     def write_end(self) -> None: ...
 
+    def write_error(
+        self,
+        status: int,
+        detail: str,
+        now: float,
+        *,
+        head_only: bool = False,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None: ...
+
 
 class CycleHandler(Protocol):
     """The handler that serves a cycle: ``ServerProtocol`` routes the app's calls to it."""

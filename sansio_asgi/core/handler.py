@@ -88,6 +88,15 @@ class Handler:
     def next_deadline(self) -> float | None:
         return self._deadline
 
+    def handle_timer(self, now: float) -> None:
+        """Act on the deadline if it has passed (calling early is harmless)."""
+        deadline = self._deadline
+        if deadline is not None and now >= deadline:
+            self._deadline_passed(now)
+
+    def _deadline_passed(self, now: float) -> None:
+        """What the deadline of the current phase means (overridden)."""
+
     @property
     def is_idle(self) -> bool:
         """No request in progress: closing the connection now loses nothing."""

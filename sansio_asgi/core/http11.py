@@ -536,10 +536,7 @@ class HTTP11Handler(Handler):
 
     # ------------------------------------------------------------------ time
 
-    def handle_timer(self, now: float) -> None:
-        deadline = self._deadline
-        if deadline is None or now < deadline:
-            return
+    def _deadline_passed(self, now: float) -> None:
         phase = self.phase
         if phase is Phase.IDLE:
             self._linger(now)

@@ -49,7 +49,15 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
 from . import validate
-from .cycle import CycleHandler, HTTPCycle, ResponseState, ResponseSteps, completed, default_headers
+from .cycle import (
+    CycleHandler,
+    HTTPCycle,
+    ResponseState,
+    ResponseSteps,
+    ResponseWriter,
+    completed,
+    default_headers,
+)
 from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthMismatch
 from .events import AppMisbehaved, Event, StartApp, WakeApp
 from .handler import Handler, Phase
@@ -257,26 +265,13 @@ class WebSocketCycle:
         return f"<WebSocketCycle {self.http.target!r}>"
 
 
-class HandshakeWriter(Protocol):
-    """What the WebSocket handler needs from the protocol that carried the handshake: a
-    response writer (for a denial), the interim response that accepts, and error responses.
-    ``http11.HTTP11Writer`` is one."""
-
-    def prepare(
-        self, status: int, headers: list[tuple[bytes, bytes]], message_type: str
-    ) -> Any: ...
-
-    def write_head(self, cycle: HTTPCycle) -> None: ...
-
-    def write_body(self, data: bytes) -> None: ...
-
-    def write_end(self) -> None: ...
+class HandshakeWriter(ResponseWriter, Protocol):
+    """The writer of the protocol that carried the handshake (``http11.HTTP11Writer``): a
+    response writer for a denial or a refusal, and the interim response that accepts."""
 
     def write_interim(
         self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
     ) -> None: ...
-
-    def write_error(self, status: int, detail: str, now: float) -> None: ...
 
 
 class WebSocketHandler(Handler):
@@ -380,10 +375,7 @@ class WebSocketHandler(Handler):
 
     # ------------------------------------------------------------------ time
 
-    def handle_timer(self, now: float) -> None:
-        deadline = self._deadline
-        if deadline is None or now < deadline:
-            return
+    def _deadline_passed(self, now: float) -> None:
         phase = self.phase
         if phase is Phase.LINGERING:
             self._to_closed()
