@@ -60,14 +60,16 @@ SERVERS = (
     ),
     Server(
         "uvicorn-h11",
-        "{python} -m uvicorn {app} --port {port} --http h11",
-        ("uvicorn", "h11", "websockets", "wsproto", "uvloop"),
+        # Pinned: uvicorn picks its WebSocket library by what is installed.
+        "{python} -m uvicorn {app} --port {port} --http h11 --ws wsproto",
+        ("uvicorn", "h11", "wsproto", "uvloop"),
         peer=True,
     ),
     Server(
         "uvicorn-httptools",
-        "{python} -m uvicorn {app} --port {port} --http httptools --loop uvloop",
-        ("uvicorn", "httptools", "uvloop", "websockets", "wsproto"),
+        # uvicorn[standard]: httptools, uvloop and websockets.
+        "{python} -m uvicorn {app} --port {port} --http httptools --loop uvloop --ws websockets",
+        ("uvicorn", "httptools", "uvloop", "websockets"),
         peer=True,
     ),
     Server(
