@@ -30,6 +30,7 @@ from .core.proxy import DEFAULT_TRUSTED, TrustedHosts
 from .core.responses import validate_field
 from .core.settings import (
     HEADER_TIMEOUT_S,
+    HTTP_PARSER,
     KEEP_ALIVE_TIMEOUT_S,
     MAX_HEADER_BYTES,
     REQUEST_BODY_TIMEOUT_S,
@@ -336,6 +337,7 @@ class Config:
             keep_alive_timeout_s=self.timeout_keep_alive,
             header_timeout_s=self.timeout_headers,
             max_header_bytes=self.h11_max_incomplete_event_size,
+            http_parser="h11" if self.http == "h11" else HTTP_PARSER,
             ws_enabled=self.ws != "none",
             ws_max_size_bytes=self.ws_max_size,
             # 0 turns keepalive pings (or their timeout) off, as with uvicorn.

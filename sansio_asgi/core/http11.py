@@ -16,9 +16,9 @@ fields, never read back from the parser's state:
 * **pipelining**: a request that arrives while one is served waits in the parser's buffer,
   with reading paused, and is parsed by a fresh parser once the cycle ends (``_next_cycle``).
 
-The parser is a *reader*: anything shaped like ``h11.Connection``'s receiving side
-(``RequestReader``), made fresh for every request by ``new_reader``. That seam is where a
-faster parser for the common case can plug in, with h11 as its oracle.
+The parser is a *reader* (``http11_reader.py``), made fresh for every request by
+``new_reader``: h11, or a fast path for the common request that defers to h11 for anything
+else and is held to h11's results by a differential property.
 
 The connection moves through phases, and each phase owns one deadline:
 
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import h11
 
@@ -62,6 +62,7 @@ from .cycle import (
 from .errors import ASGIProtocolError, ContentLengthMismatch
 from .events import AppMisbehaved, Event, RequestRejected, StartApp, WakeApp
 from .handler import Handler, Phase
+from .http11_reader import END_OF_REQUEST, Body, Head, reader_factory
 from .proxy import PROXY_HEADERS
 from .responses import REASONS, error_content, http_date
 from .scope import ConnectionInfo, RequestHead, new_scope, target_authority
@@ -117,27 +118,6 @@ def describe_h11_error(message: str, *, in_body: bool = False) -> str:
 
 
 # ----------------------------------------------------------------------- the request side
-
-
-class RequestReader(Protocol):
-    """The receiving side of ``h11.Connection``: what the handler needs from a parser."""
-
-    def receive_data(self, data: bytes) -> None: ...
-
-    def next_event(self) -> Any: ...
-
-    @property
-    def trailing_data(self) -> tuple[bytes, bool]: ...
-
-
-def h11_reader(settings: ProtocolSettings) -> Callable[[], RequestReader]:
-    """A factory of fresh h11 parsers, one per request."""
-    max_head = settings.max_header_bytes
-
-    def new_reader() -> RequestReader:
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
-
-    return new_reader
 
 
 # The request line's bytes besides the method and the target: " HTTP/1.1\r\n", and the empty
@@ -277,20 +257,10 @@ class HTTP11Writer:
         self.must_close = not self.request_keep_alive
 
     def prepare(self, status: int, headers: list[tuple[bytes, bytes]], message_type: str) -> Any:
-        try:
-            return h11.Response(
-                status_code=status, headers=headers, reason=REASONS.get(status, b"")
-            )
-        except h11.LocalProtocolError as exc:
-            raise ASGIProtocolError(
-                f"{message_type}: {exc} (RFC 9110 §5: field names are tokens, and values "
-                "contain no CR, LF or NUL)"
-            ) from None
+        return _validated(headers, message_type)
 
     def write_head(self, cycle: HTTPCycle) -> None:
-        response = cycle.head
-        assert isinstance(response, h11.Response)
-        headers = _named(response)
+        headers: list[_NamedHeader] = cycle.head  # type: ignore[assignment]
         if self.shutting_down or self.expecting_continue:
             # RFC 9110 §10.1.1: a server that answers before reading a body it asked to wait
             # for should close rather than guess whether the body will still come.
@@ -310,7 +280,8 @@ class HTTP11Writer:
         self.must_close = not self.request_keep_alive or any(
             name == b"connection" and b"close" in _comma_values(value) for _, name, value in headers
         )
-        self._output.append(_head_bytes(response.status_code, response.reason, headers))
+        status = cycle.status
+        self._output.append(_head_bytes(status, REASONS.get(status, b""), headers))
 
     def _frame(
         self, cycle: HTTPCycle, headers: list[_NamedHeader]
@@ -352,18 +323,13 @@ class HTTP11Writer:
         self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
     ) -> None:
         """A 1xx response: ``100 Continue``, or the ``101`` that accepts a WebSocket (on
-        ``message_type``). The headers are validated as h11 validates them."""
-        try:
-            response = h11.InformationalResponse(
-                status_code=status, headers=headers, reason=REASONS.get(status, b"")
-            )
-        except h11.LocalProtocolError as exc:
-            raise ASGIProtocolError(f"{message_type}: {exc} (RFC 9110 §5: header syntax)") from None
+        ``message_type``)."""
+        named = _validated(headers, message_type)
         if status == 101:
             self.must_close = True  # the connection is no longer HTTP's
         elif status == 100:
             self.expecting_continue = False
-        self._output.append(_head_bytes(status, response.reason, _named(response)))
+        self._output.append(_head_bytes(status, REASONS.get(status, b""), named))
 
     def write_error(
         self,
@@ -392,13 +358,52 @@ class HTTP11Writer:
         self.must_close = True
 
 
-def _named(response: h11.Response | h11.InformationalResponse) -> list[_NamedHeader]:
-    """h11's validated headers with both names: as sent, for writing; lowercased, to match."""
-    headers = response.headers
-    return [
-        (raw, name, value)
-        for (raw, value), (name, _) in zip(headers.raw_items(), headers, strict=True)
-    ]
+# RFC 9110 §5.1 and §5.5, in h11's words: a field name is a token; a value has no leading or
+# trailing whitespace, and no NUL, CR or LF.
+_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")  # h11 allows at most 20 digits
+
+
+def _validated(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_NamedHeader]:
+    """The app's headers with both names (as sent, for writing; lowercased, to match), checked
+    in one pass and refused where h11 refuses them (the response oracle property holds the two
+    together): a Content-Length is one number, given once or repeated equal."""
+    named: list[_NamedHeader] = []
+    length = b""
+    chunked = False
+    for name, value in headers:
+        if not _FIELD_NAME.fullmatch(name):
+            raise _bad_header(message_type, f"Illegal header name {name!r}")
+        if not _FIELD_VALUE.fullmatch(value):
+            raise _bad_header(message_type, f"Illegal header value {value!r}")
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths = {part.strip() for part in value.split(b",")}
+            if len(lengths) != 1:
+                raise _bad_header(message_type, "conflicting Content-Length headers")
+            value = lengths.pop()
+            if not _CONTENT_LENGTH.fullmatch(value):
+                raise _bad_header(message_type, "bad Content-Length")
+            if length:
+                if value != length:
+                    raise _bad_header(message_type, "conflicting Content-Length headers")
+                continue  # said twice: written once
+            length = value
+        elif lowered == b"transfer-encoding":
+            value = value.lower()
+            if chunked or value != b"chunked":
+                raise _bad_header(message_type, "only one Transfer-Encoding: chunked is supported")
+            chunked = True
+        named.append((name, lowered, value))
+    return named
+
+
+def _bad_header(message_type: str, problem: str) -> ASGIProtocolError:
+    return ASGIProtocolError(
+        f"{message_type}: {problem} (RFC 9110 §5: field names are tokens, and values contain "
+        "no CR, LF or NUL and no leading or trailing whitespace)"
+    )
 
 
 def _comma_values(value: bytes) -> list[bytes]:
@@ -458,7 +463,7 @@ class HTTP11Handler(Handler):
             deadline=now + settings.header_timeout_s,
         )
         self._on_upgrade = on_upgrade
-        self.new_reader = h11_reader(settings)
+        self.new_reader = reader_factory(settings.http_parser, settings.max_header_bytes)
         self._reader = self.new_reader()
         self._writer = HTTP11Writer(output, settings)
         self._steps = ResponseSteps("http.response", trailers=True, settings=settings)
@@ -591,27 +596,27 @@ class HTTP11Handler(Handler):
                 detail = describe_h11_error(str(exc), in_body=self._cycle is not None)
                 self._respond_with_error(exc.error_status_hint, detail, now)
                 return
-            event_type = type(event)
-            if event_type is h11.Data:
-                self._body_received(event.data, now)
+            kind = type(event)
+            if kind is Body:
+                self._body_received(event.data, now)  # type: ignore[union-attr]
                 if self.phase is not Phase.CYCLE:
                     return  # closing (too much unread body): nothing behind it is served
-            elif event_type is h11.Request:
-                if not self._begin_cycle(event, now):
+            elif kind is Head:
+                if not self._begin_cycle(event, now):  # type: ignore[arg-type]
                     return
-            elif event_type is h11.EndOfMessage:
-                # What follows is the next request's, parsed by a fresh reader when this
-                # cycle ends.
+            elif event is END_OF_REQUEST:
+                # What follows is the next request's, read by a fresh reader when this cycle
+                # ends.
                 self._request_complete(now)
                 return
-            else:  # h11.NEED_DATA: the reader is never given an end of input
+            else:  # NEED_DATA
                 return
 
-    def _begin_cycle(self, request: h11.Request, now: float) -> bool:
+    def _begin_cycle(self, request: Head, now: float) -> bool:
         """A request head arrived: refuse it, hand the connection over, or start the app."""
         settings = self._settings
         version = request.http_version
-        headers = list(request.headers)  # (lowercased name, value) pairs
+        headers = request.headers  # (lowercased name, value) pairs
         method = request.method.decode("ascii")
         facts = head_facts(request.method, request.target, headers)
         problem = request_problem(version, method, request.target, facts, settings.max_header_bytes)
@@ -651,7 +656,7 @@ class HTTP11Handler(Handler):
         return True
 
     def _upgrade(
-        self, request: h11.Request, headers: list[tuple[bytes, bytes]], facts: HeadFacts, now: float
+        self, request: Head, headers: list[tuple[bytes, bytes]], facts: HeadFacts, now: float
     ) -> None:
         """A valid WebSocket handshake: admitted, the connection is the WebSocket handler's,
         with whatever arrived behind the handshake."""
@@ -661,8 +666,8 @@ class HTTP11Handler(Handler):
             return
         # The handshake has no body (check_handshake): its end is already in the buffer.
         end = self._reader.next_event()
-        assert type(end) is h11.EndOfMessage, end
-        early = self._reader.trailing_data[0]
+        assert end is END_OF_REQUEST, end
+        early = self._reader.trailing_data
         self._writer.begin(request.http_version, facts)
         self.phase = Phase.UPGRADED
         self._deadline = None
@@ -693,7 +698,7 @@ class HTTP11Handler(Handler):
         cycle.request = RequestState.COMPLETE
         self._writer.expecting_continue = False
         self._deadline = None
-        if self._writer.request_keep_alive and self._reader.trailing_data[0]:
+        if self._writer.request_keep_alive and self._reader.trailing_data:
             self._pipeline_waiting = True  # the next request is here already
             self._update_reading()
         if cycle.response is ResponseState.DONE:
@@ -785,7 +790,7 @@ class HTTP11Handler(Handler):
             self._update_reading()
 
     def _next_cycle(self, now: float) -> None:
-        pipelined = self._reader.trailing_data[0]
+        pipelined = self._reader.trailing_data
         self._reader = self.new_reader()
         self._cycle = None
         self.phase = Phase.IDLE

@@ -6,6 +6,7 @@ from the command line; tests build them directly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,13 @@ READ_SIZE_BYTES = 64 * 1024
 WRITE_HIGH_WATER_BYTES = 64 * 1024
 
 
+# How HTTP/1.1 requests are read: "auto" (the fast path, deferring to h11 for anything
+# unusual) or "h11" (every request through h11). The environment sets the default so that a
+# whole test run can be put on h11 (SANSIO_ASGI_HTTP=h11); --http sets it per server.
+HTTP_PARSERS = ("auto", "h11")
+HTTP_PARSER = os.environ.get("SANSIO_ASGI_HTTP", "auto")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProtocolSettings:
     root_path: str = ""
@@ -83,6 +91,7 @@ class ProtocolSettings:
     linger_timeout_s: float = LINGER_TIMEOUT_S
     shutdown_idle_grace_s: float = SHUTDOWN_IDLE_GRACE_S
     max_header_bytes: int = MAX_HEADER_BYTES
+    http_parser: str = HTTP_PARSER
     body_buffer_high_water_bytes: int = BODY_BUFFER_HIGH_WATER_BYTES
     discard_body_limit_bytes: int = DISCARD_BODY_LIMIT_BYTES
     # WebSocket: off serves upgrade requests as plain HTTP.
