@@ -115,7 +115,10 @@ class Handler:
 
     def _update_reading(self) -> None:
         """Pause or resume reading to match the limits. Once closing, always read: what
-        arrives is dropped, and the peer's close (frame or EOF) is what the core waits for."""
+        arrives is dropped, and the peer's close (frame or EOF) is what the core waits for.
+        A closed connection asks nothing more of the driver."""
+        if self.phase is Phase.CLOSED:
+            return
         pause = self.phase not in _READING_PHASES and (
             (self.writing_paused and self.PAUSES_WHILE_WRITING_PAUSED) or self._wants_pause()
         )

@@ -120,9 +120,9 @@ def describe_h11_error(message: str, *, in_body: bool = False) -> str:
 # ----------------------------------------------------------------------- the request side
 
 
-# The request line's bytes besides the method and the target: " HTTP/1.1\r\n", and the empty
-# line that ends the head.
-_REQUEST_LINE_EXTRA_BYTES = len(b" HTTP/1.1\r\n") + len(b"\r\n")
+# The request line's bytes besides the method and the target: the space between them,
+# " HTTP/1.1\r\n", and the empty line that ends the head.
+_REQUEST_LINE_EXTRA_BYTES = len(b" ") + len(b" HTTP/1.1\r\n") + len(b"\r\n")
 # ": " and CRLF around every field line.
 _FIELD_LINE_EXTRA_BYTES = 4
 

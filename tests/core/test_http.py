@@ -742,6 +742,38 @@ def test_headers_just_under_max_header_bytes_are_accepted() -> None:
     assert len(h.start_apps()) == 1
 
 
+@pytest.mark.parametrize("size", [1, None], ids=["bytewise", "whole"])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_max_header_bytes_is_exact(size: int | None, extra: int) -> None:
+    """The limit counts the head as sent: a head of exactly max_header_bytes is served, one
+    byte more gets 431, however it arrives."""
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: \r\n\r\n"
+    pad = 100 - len(head) + extra
+    data = head.replace(b"X-Pad: ", b"X-Pad: " + b"a" * pad)
+    assert len(data) == 100 + extra
+    h = Harness(ProtocolSettings(max_header_bytes=100))
+    if size is None:
+        h.feed(data)
+    else:
+        h.feed_pieces(data, size)
+    if extra:
+        assert_rejected(h, 431)
+    else:
+        assert len(h.start_apps()) == 1
+
+
+def test_no_event_follows_close_connection() -> None:
+    """A closed connection asks the driver for nothing more, whatever it reports after."""
+    h = Harness()
+    h.feed(request("GET", "/a", [("Host", "x")]) + request("GET", "/b", [("Host", "x")]))
+    assert h.of_type(PauseReading)  # the second request waits behind the first
+    h.eof()
+    assert type(h.take_events()[-1]) is CloseConnection
+    h.protocol.writing_paused(1.0)
+    h.protocol.writing_resumed(1.0)
+    assert list(h.protocol.events_received()) == []
+
+
 def test_slow_headers_get_408_and_close() -> None:
     h = Harness(ProtocolSettings(header_timeout_s=10.0), now=50.0)
     h.feed(b"GET / HTTP/1.1\r\nHost: a\r\n", now=51.0)
