@@ -142,8 +142,13 @@ class Config:
         check_choice("ws", self.ws, WS_CHOICES)
         check_choice("loop", self.loop, LOOP_CHOICES)
         check_choice("reload_watcher", self.reload_watcher, RELOAD_WATCHERS)
-        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-            raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)")
+        if self.loop == "uvloop":
+            try:  # imported, not just found: a broken install fails here, not mid-start
+                importlib.import_module("uvloop")
+            except ImportError:
+                raise ConfigError(
+                    "--loop uvloop: uvloop is not installed (pip install uvloop)"
+                ) from None
         if self.driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {self.driver!r}")
         if not 0 <= self.port <= 65535:

@@ -187,14 +187,12 @@ def test_refusals_are_one_line(args: list[str], fragment: str) -> None:
     assert fragment in lines[0]
 
 
-def test_loop_uvloop_without_uvloop_is_refused() -> None:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("uvloop is installed here")
-    result = run_cli("--loop", "uvloop")
+def test_loop_uvloop_without_uvloop_is_refused(tmp_path: Path) -> None:
+    # uvloop is a test dependency: a module of that name that fails to import stands in for
+    # a machine without it.
+    (tmp_path / "uvloop.py").write_text("raise ImportError('No module named uvloop')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = run_cli("--loop", "uvloop", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "sansio-asgi: error: --loop uvloop: uvloop is not installed (pip install uvloop)"

@@ -61,6 +61,19 @@ def test_sigterm_during_a_request_finishes_it(app_dir: Path, driver: str) -> Non
     assert result[0].headers["connection"] == "close"
 
 
+@pytest.mark.parametrize("http", ["auto", "h11"])
+def test_loop_uvloop_serves(app_dir: Path, http: str) -> None:
+    """uvloop's transports are not asyncio.Transport subclasses: the asyncio driver serves on
+    them all the same."""
+    args = ("-m", "sansio_asgi", "slow:app", "--app-dir", str(app_dir), "--port", "0")
+    with server_process(*args, "--loop", "uvloop", "--http", http) as (process, port):
+        with httpx.Client() as client:  # two requests on one keep-alive connection
+            responses = [client.get(f"http://127.0.0.1:{port}/") for _ in range(2)]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(DEADLINE_S) == 0
+    assert [r.text for r in responses] == ["done", "done"]
+
+
 def test_environment_variables(app_dir: Path) -> None:
     env = {
         **os.environ,

@@ -35,7 +35,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from ..config import ASGIApp
 from ..core import Cycle, ProtocolSettings, ServerProtocol
@@ -243,9 +243,9 @@ class _Connection(asyncio.BufferedProtocol):
 
     # network side
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+    def connection_made(self, base_transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports have asyncio.Transport's methods without being its subclasses.
+        transport = self.transport = cast(asyncio.Transport, base_transport)
         sock = transport.get_extra_info("socket")
         client, server = peer_addresses(sock) if sock is not None else (None, None)
         if sock is not None:
