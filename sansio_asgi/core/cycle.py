@@ -34,6 +34,7 @@ from .schema import SPEC
 from .settings import ProtocolSettings
 
 Headers = list[tuple[bytes, bytes]]
+Message = MutableMapping[str, Any]
 
 
 # String-valued, so a state reads as its name in a repr, a log line or spec/asgi.json.
@@ -267,13 +268,7 @@ class ResponseSteps:
         kind = self.kinds.get(message_type)
         return None if kind is None else RESPONSE_TABLE.get((cycle.response, kind))
 
-    def start(
-        self,
-        cycle: HTTPCycle,
-        message: MutableMapping[str, Any],
-        writer: ResponseWriter,
-        now: float,
-    ) -> bool:
+    def start(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
         """Validate, add the server's default headers, and hold the head for the first body."""
         fields = self._read_start(message)
         status, (headers, has_server, has_date) = fields[0], fields[1]
@@ -296,24 +291,14 @@ class ResponseSteps:
         cycle.response = ResponseState.STARTED
         return False
 
-    def body(
-        self,
-        cycle: HTTPCycle,
-        message: MutableMapping[str, Any],
-        writer: ResponseWriter,
-        now: float,
-    ) -> bool:
+    def body(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
         body, more_body = self._read_body(message)
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
         return send_body(cycle, self.body_type, body, more_body, writer)
 
     def body_after_done(
-        self,
-        cycle: HTTPCycle,
-        message: MutableMapping[str, Any],
-        writer: ResponseWriter,
-        now: float,
+        self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
     ) -> bool:
         self._read_body(message)
         if cycle.gone:
