@@ -10,9 +10,11 @@ Two threads with one job each:
 * the **app loop** is the asyncio loop that called ``start()``. Real apps (Starlette, FastAPI
   through anyio) need a running asyncio loop, so apps run there.
 
-They hand each other work and nothing else: the app side puts a call on ``_calls`` and writes a
-byte to a wake-up socketpair that the I/O thread selects on; the I/O thread answers through
-``loop.call_soon_threadsafe``.
+They hand each other work and nothing else, in batches: the app side puts a call on ``_calls``
+and writes a byte to a wake-up socketpair that the I/O thread selects on, unless a byte is
+already on its way; the I/O thread collects its answers in ``_to_app`` and posts them with one
+``loop.call_soon_threadsafe`` per turn of its loop. A request then costs the two threads a
+couple of wake-ups, not one per message.
 
 Per connection the loop is the asyncio driver's: after every call into the core, ``_flush``
 writes ``data_to_send()``, acts on ``events_received()`` and re-arms the timer. Output waits in
@@ -98,6 +100,8 @@ class SelectorsDriver:
         self.selector = selectors.DefaultSelector()
         self._listeners: list[socket.socket] = []
         self._calls: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._wake_pending = False  # a wake-up byte is on its way to the I/O thread
+        self._to_app: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -156,19 +160,32 @@ class SelectorsDriver:
 
     def _connection_opened(self, connection: _Connection) -> None:
         self.connections.add(connection)
-        self.loop.call_soon_threadsafe(self._all_closed.clear)
+        self.call_in_app(self._all_closed.clear)
 
     def _connection_closed(self, connection: _Connection) -> None:
         self.connections.discard(connection)
         if not self.connections:
-            self.loop.call_soon_threadsafe(self._all_closed.set)
+            self.call_in_app(self._all_closed.set)
 
     # handing work between the threads
 
     def call_in_io(self, function: Callable[..., None], *args: Any) -> None:
         """Run ``function(*args)`` on the I/O thread (callable from any thread)."""
         self._calls.append((function, args))
-        self._wake()
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._wake()
+
+    def call_in_app(self, function: Callable[..., None], *args: Any) -> None:
+        """On the I/O thread: run ``function(*args)`` on the app loop, with the rest of this
+        turn's calls (``_post_to_app``), in order."""
+        self._to_app.append((function, args))
+
+    def _post_to_app(self) -> None:
+        if self._to_app:
+            batch, self._to_app = self._to_app, []
+            with contextlib.suppress(RuntimeError):  # the app loop has closed: nobody waits
+                self.loop.call_soon_threadsafe(_run_all, batch)
 
     def _wake(self) -> None:
         # BlockingIOError: a wake-up byte is already waiting; OSError: the driver has closed.
@@ -181,6 +198,9 @@ class SelectorsDriver:
                 pass
         except BlockingIOError:
             pass
+        # Cleared after the bytes are read and before the calls are: a call added from now on
+        # either is drained below or sends a byte of its own, which the next select() sees.
+        self._wake_pending = False
         calls = self._calls
         while calls:
             function, args = calls.popleft()
@@ -193,7 +213,7 @@ class SelectorsDriver:
 
         def call() -> None:
             function()
-            self.loop.call_soon_threadsafe(_resolve, done, None)
+            self.call_in_app(_resolve, done, None)
 
         self._waits.add(done)
         self.call_in_io(call)
@@ -225,6 +245,8 @@ class SelectorsDriver:
                             owner.on_timer(now)
                         except Exception:  # as above: one owner's bug stops no other
                             error_log.exception("Error in the selectors driver")
+            self._post_to_app()
+        self._post_to_app()
 
     def schedule(self, owner: _Connection | _Acceptor, deadline: float) -> None:
         """Call ``owner.on_timer(now)`` at ``deadline``, unless ``owner.timer_at`` changes."""
@@ -250,6 +272,15 @@ class SelectorsDriver:
     def _io_abort_all(self) -> None:
         for connection in list(self.connections):
             connection.abort()
+
+
+def _run_all(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    """On the app loop: one turn's calls from the I/O thread, in order."""
+    for function, args in calls:
+        try:
+            function(*args)
+        except Exception:  # one call's bug must not lose the others
+            error_log.exception("Error in the selectors driver")
 
 
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:
@@ -568,7 +599,7 @@ class _Connection:
     def _start_app(self, event: StartApp) -> None:
         run = _AppRun(self, event.cycle)
         self.runs[event.cycle] = run
-        self.driver.loop.call_soon_threadsafe(self._create_task, run, event.scope)
+        self.driver.call_in_app(self._create_task, run, event.scope)
 
     def _create_task(self, run: _AppRun, scope: dict[str, Any]) -> None:
         task = self.driver.loop.create_task(self._run_app(run, scope))
@@ -596,7 +627,7 @@ class _Connection:
         else:
             if self.trace:
                 trace_message(self.peer, "<", message)
-            self.driver.loop.call_soon_threadsafe(_resolve, future, message)
+            self.driver.call_in_app(_resolve, future, message)
 
     def _send(
         self, run: _AppRun, message: MutableMapping[str, Any], future: asyncio.Future[None]
@@ -607,18 +638,18 @@ class _Connection:
             self.core.message_from_app(run.cycle, message, time.time())
         except Exception as exc:
             self._flush()
-            self.driver.loop.call_soon_threadsafe(_reject, future, exc)
+            self.driver.call_in_app(_reject, future, exc)
             return
         self._flush()
         if self.write_paused and not self.lost:
             self.write_waiters.append(future)
         else:
-            self.driver.loop.call_soon_threadsafe(_resolve, future, None)
+            self.driver.call_in_app(_resolve, future, None)
 
     def _release_writers(self) -> None:
         waiters, self.write_waiters = self.write_waiters, []
         for waiter in waiters:
-            self.driver.loop.call_soon_threadsafe(_resolve, waiter, None)
+            self.driver.call_in_app(_resolve, waiter, None)
 
 
 # ---------------------------------------------------------------------- one app call
@@ -647,7 +678,7 @@ class _AppRun:
         """On the I/O thread: answer a waiting ``receive()`` with None, so it asks again."""
         waiter, self.waiter = self.waiter, None
         if waiter is not None:
-            self.connection.driver.loop.call_soon_threadsafe(_resolve, waiter, None)
+            self.connection.driver.call_in_app(_resolve, waiter, None)
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         connection = self.connection
