@@ -163,6 +163,9 @@ def test_log_config_and_bad_values(app_dir: Path, tmp_path: Path) -> None:
         (["--log-config", str(tmp_path / "missing.json")], "--log-config"),
         (["--access-log-format", "%(h"], "--access-log-format"),
         (["--header", "no colon"], "--header"),
+        # A value no response may carry (a form feed inside it): refused at start, not per
+        # response.
+        (["--header", "x-a:b\x0cc"], "--header"),
         (["--forwarded-allow-ips", "not-an-ip"], "--forwarded-allow-ips"),
         (["--ssl-certfile", str(tmp_path / "none.pem")], "--ssl-certfile"),
     ]:

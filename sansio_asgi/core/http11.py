@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-h11 parses request heads and bodies; ``HTTP11Writer`` writes responses; this module decides.
+A reader parses requests (h11, or a fast path held to h11's results); ``HTTP11Writer`` writes
+responses; this module decides.
 One ``HTTP11Handler`` serves one connection and runs one request/response *cycle*
 (``cycle.HTTPCycle``) at a time, so responses always go out in request order. Every decision
 about the connection is taken here from the parsed request, in the handler's and the writer's
@@ -16,9 +17,8 @@ fields, never read back from the parser's state:
 * **pipelining**: a request that arrives while one is served waits in the parser's buffer,
   with reading paused, and is parsed by a fresh parser once the cycle ends (``_next_cycle``).
 
-The parser is a *reader* (``http11_reader.py``), made fresh for every request by
-``new_reader``: h11, or a fast path for the common request that defers to h11 for anything
-else and is held to h11's results by a differential property.
+The reader (``http11_reader.py``) is made fresh for every request by ``new_reader``: h11, or
+a fast path for the common request that defers to h11 for anything else.
 
 The connection moves through phases, and each phase owns one deadline:
 
@@ -64,7 +64,7 @@ from .events import AppMisbehaved, Event, RequestRejected, StartApp, WakeApp
 from .handler import Handler, Phase
 from .http11_reader import END_OF_REQUEST, Body, Head, reader_factory
 from .proxy import PROXY_HEADERS
-from .responses import REASONS, error_content, http_date
+from .responses import FIELD_NAME, FIELD_VALUE, REASONS, error_content, http_date
 from .scope import ConnectionInfo, RequestHead, new_scope, target_authority
 from .settings import ProtocolSettings
 from .websocket import check_handshake, is_upgrade_to_websocket
@@ -207,10 +207,11 @@ _NamedHeader = tuple[bytes, bytes, bytes]  # (name as sent, lowercased name, val
 class HTTP11Writer:
     """HTTP/1.1 responses as bytes, the way h11 writes them, but for decisions taken here.
 
-    h11 validates the app's headers (``prepare``), so what h11 would refuse is refused; the
+    The app's headers are validated once (``prepare``), refused where h11 refuses them; the
     head, its framing headers and the body framing follow h11's writer byte for byte, except
     that an HTTP/1.0 client that asked for keep-alive keeps its connection. The handler sets
-    the per-request fields before the app starts (``begin``).
+    the per-request fields before the app starts (``begin``). ``test_response_oracle.py``
+    holds the bytes and the refusals to h11's.
     """
 
     __slots__ = (
@@ -358,10 +359,6 @@ class HTTP11Writer:
         self.must_close = True
 
 
-# RFC 9110 §5.1 and §5.5, in h11's words: a field name is a token; a value has no leading or
-# trailing whitespace, and no NUL, CR or LF.
-_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")  # h11 allows at most 20 digits
 
 
@@ -373,9 +370,9 @@ def _validated(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_N
     length = b""
     chunked = False
     for name, value in headers:
-        if not _FIELD_NAME.fullmatch(name):
+        if not FIELD_NAME.fullmatch(name):
             raise _bad_header(message_type, f"Illegal header name {name!r}")
-        if not _FIELD_VALUE.fullmatch(value):
+        if not FIELD_VALUE.fullmatch(value):
             raise _bad_header(message_type, f"Illegal header value {value!r}")
         lowered = name.lower()
         if lowered == b"content-length":
