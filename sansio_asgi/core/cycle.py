@@ -53,10 +53,14 @@ class ResponseState(str, enum.Enum):
 
 
 class ResponseWriter(Protocol):
-    """How one protocol puts a response on the wire. The cycle's response side calls it in
-    order: ``prepare`` (at ``http.response.start``), ``write_head``, ``write_body`` (only
-    for a response that may have content), ``write_end``. ``write_error`` writes a whole
-    response the server composes itself (``responses.error_content``)."""
+    """How one protocol puts a response on the wire, for one connection (``settings``).
+
+    The cycle's response side calls it in order: ``prepare`` (at ``http.response.start``),
+    ``write_head``, ``write_body`` (only for a response that may have content), ``write_end``.
+    ``write_error`` writes a whole response the server composes itself
+    (``responses.error_content``)."""
+
+    settings: ProtocolSettings
 
     def prepare(self, status: int, headers: Headers, message_type: str) -> object:
         """The protocol's form of a response head; raises ``ASGIProtocolError`` for headers
@@ -247,15 +251,15 @@ Step = Callable[["ResponseSteps", HTTPCycle, MutableMapping[str, Any], ResponseW
 
 class ResponseSteps:
     """The response table bound to one family of message types (``http.response.*`` or
-    ``websocket.http.response.*``), one writer and the settings."""
+    ``websocket.http.response.*``); one for each family serves every connection
+    (``HTTP_STEPS``, ``DENIAL_STEPS``), with the writer's settings."""
 
-    __slots__ = ("_read_body", "_read_start", "body_type", "kinds", "settings", "start_type")
+    __slots__ = ("_read_body", "_read_start", "body_type", "kinds", "start_type")
 
-    def __init__(self, prefix: str, *, trailers: bool, settings: ProtocolSettings) -> None:
+    def __init__(self, prefix: str, *, trailers: bool) -> None:
         self.start_type = prefix + ".start"
         self.body_type = prefix + ".body"
         self.kinds = {self.start_type: START, self.body_type: BODY}
-        self.settings = settings
         names = ("status", "headers", "trailers") if trailers else ("status", "headers")
         self._read_start = validate.reader(self.start_type, *names)
         self._read_body = validate.reader(self.body_type, "body", "more_body")
@@ -281,7 +285,7 @@ class ResponseSteps:
             )
         if cycle.gone:
             raise ClientDisconnected("the client disconnected")
-        headers += default_headers(headers, has_server, has_date, self.settings, now)
+        headers += default_headers(headers, has_server, has_date, writer.settings, now)
         cycle.head = writer.prepare(status, headers, self.start_type)
         cycle.response_headers = headers
         cycle.status = status
@@ -343,6 +347,9 @@ RESPONSE_TABLE: dict[tuple[ResponseState, str], Step] = {
     (ResponseState.STREAMING, BODY): ResponseSteps.body,
     (ResponseState.DONE, BODY): ResponseSteps.body_after_done,
 }
+
+HTTP_STEPS = ResponseSteps("http.response", trailers=True)
+DENIAL_STEPS = ResponseSteps("websocket.http.response", trailers=False)
 
 RESPONSE_STATES: Sequence[ResponseState] = tuple(ResponseState)
 # What an app may send on an http connection: no http.response.* extension is offered.

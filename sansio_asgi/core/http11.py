@@ -53,10 +53,10 @@ import h11
 
 from .cycle import (
     HTTP_SEND_TYPES,
+    HTTP_STEPS,
     HTTPCycle,
     RequestState,
     ResponseState,
-    ResponseSteps,
     completed,
 )
 from .errors import ASGIProtocolError, ContentLengthMismatch
@@ -217,18 +217,18 @@ class HTTP11Writer:
     __slots__ = (
         "_framing",
         "_output",
-        "_settings",
         "expecting_continue",
         "http_10",
         "keep_alive_10",
         "must_close",
         "request_keep_alive",
+        "settings",
         "shutting_down",
     )
 
     def __init__(self, output: list[bytes], settings: ProtocolSettings) -> None:
         self._output = output
-        self._settings = settings
+        self.settings = settings
         self._framing = _NO_CONTENT
         self.request_keep_alive = True  # the request allows another on the connection
         self.keep_alive_10 = False  # an HTTP/1.0 request that asked for keep-alive
@@ -344,7 +344,7 @@ class HTTP11Writer:
         """A whole ``connection: close`` response the server composes itself; no content for
         a HEAD request (RFC 9110 §9.3.2: the headers a GET would get, no content)."""
         headers, body = error_content(status, detail)
-        settings = self._settings
+        settings = self.settings
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))]
         if settings.server_header:
             lines.append(b"server: sansio-asgi\r\n")
@@ -463,7 +463,6 @@ class HTTP11Handler(Handler):
         self.new_reader = reader_factory(settings.http_parser, settings.max_header_bytes)
         self._reader = self.new_reader()
         self._writer = HTTP11Writer(output, settings)
-        self._steps = ResponseSteps("http.response", trailers=True, settings=settings)
         self._cycle: HTTPCycle | None = None
         self.requests = 0  # served on this connection
         self._pipeline_waiting = False  # a request waits behind the current one
@@ -757,7 +756,7 @@ class HTTP11Handler(Handler):
         self, cycle: HTTPCycle, message: MutableMapping[str, Any], now: float
     ) -> None:
         """Take one message from the app's ``send()``; raise for a message the spec forbids."""
-        steps = self._steps
+        steps = HTTP_STEPS
         step = steps.step(cycle, message)
         if step is None:
             raise steps.refusal(cycle, message, HTTP_SEND_TYPES, "an http connection")

@@ -26,6 +26,7 @@ in the environment for the settings' default) puts every request on h11.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -228,6 +229,7 @@ class FastReader:
         return self._buffer
 
 
+@functools.lru_cache(maxsize=16)  # one per server's settings, not one per connection
 def reader_factory(parser: str, max_head_bytes: int) -> Callable[[], RequestReader]:
     """What makes a fresh reader for each request: h11's (``parser == "h11"``), or the fast
     one that defers to it."""

@@ -50,10 +50,10 @@ from wsproto.utilities import generate_accept_token
 
 from . import validate
 from .cycle import (
+    DENIAL_STEPS,
     CycleHandler,
     HTTPCycle,
     ResponseState,
-    ResponseSteps,
     ResponseWriter,
     completed,
     default_headers,
@@ -280,7 +280,6 @@ class WebSocketHandler(Handler):
     __slots__ = (
         "_awaiting_pong",
         "_cycle",
-        "_denial_steps",
         "_early",
         "_early_bytes",
         "_partial",
@@ -314,9 +313,6 @@ class WebSocketHandler(Handler):
             writing_paused=writing_paused,
         )
         self._writer = writer
-        self._denial_steps = ResponseSteps(
-            "websocket.http.response", trailers=False, settings=settings
-        )
         self._ws: Connection | None = None
         # Bytes that arrived before the app accepted, kept (bounded) for wsproto.
         self._early: list[bytes] = [early] if early else []
@@ -634,7 +630,7 @@ class WebSocketHandler(Handler):
     def _deny(self, cycle: WebSocketCycle, message: MutableMapping[str, Any], now: float) -> None:
         """A ``websocket.http.response.*`` message: the HTTP response in place of the 101,
         through the same response table as any HTTP response (cycle.py)."""
-        steps = self._denial_steps
+        steps = DENIAL_STEPS
         http = cycle.http
         step = steps.step(http, message)
         assert step is not None  # the phase admits only the message the table expects
