@@ -112,6 +112,7 @@ class SelectorsDriver:
         self._waits: set[asyncio.Future[None]] = set()  # calls the I/O thread has not answered
         self._all_closed = asyncio.Event()
         self._all_closed.set()
+        self._close_lock = asyncio.Lock()
 
     async def start(self, sockets: list[socket.socket]) -> None:
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_calls)
@@ -140,18 +141,21 @@ class SelectorsDriver:
         return True
 
     async def close(self) -> None:
-        """Cut every connection, cancel every app still running, stop the I/O thread."""
-        if self._thread is not None:
-            await self._call_and_wait(self._io_abort_all)
-            self._running = False
-            self._wake()
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-            for waiter in self._waits:  # calls that came too late for the I/O thread
-                _resolve(waiter, None)
-            self.selector.close()
-            self._wake_r.close()
-            self._wake_w.close()
+        """Cut every connection, cancel every app still running, stop the I/O thread. A
+        second call (a forced stop during a graceful one) waits for the first's work."""
+        async with self._close_lock:
+            thread = self._thread
+            if thread is not None:
+                await self._call_and_wait(self._io_abort_all)
+                self._running = False
+                self._wake()
+                await asyncio.to_thread(thread.join)
+                self._thread = None
+                for waiter in self._waits:  # calls that came too late for the I/O thread
+                    _resolve(waiter, None)
+                self.selector.close()
+                self._wake_r.close()
+                self._wake_w.close()
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()

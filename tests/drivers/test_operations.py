@@ -17,6 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from sansio_asgi import Config, Server
+from sansio_asgi.core import ProtocolSettings
+from sansio_asgi.drivers import driver_class
+from sansio_asgi.drivers.sockets import bind_socket
 
 from .conftest import read_response, read_until_close, running_server, wait_for
 
@@ -461,3 +464,21 @@ def test_a_forced_first_stop_cuts_everything(driver: str) -> None:
         wait_for(cancelled.is_set)
         wait_for(server.loop.is_closed)
         sock.close()
+
+
+def test_closing_twice_at_once_closes_once(driver: str) -> None:
+    """A forced stop during a graceful one calls the driver's ``close()`` while the first call
+    still runs: the second waits for the first and neither fails."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    async def main() -> None:
+        listener = bind_socket("127.0.0.1", 0)
+        instance = driver_class(driver)(app, ProtocolSettings(), lambda event: None)
+        await instance.start([listener])
+        await asyncio.gather(*(instance.close() for _ in range(3)))
+        await instance.close()  # and once more, after the others
+        listener.close()
+
+    for _ in range(100):  # the threads' timing decides the interleaving: try it many times
+        asyncio.run(main())
