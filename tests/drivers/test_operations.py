@@ -469,6 +469,7 @@ def test_a_forced_first_stop_cuts_everything(driver: str) -> None:
 def test_closing_twice_at_once_closes_once(driver: str) -> None:
     """A forced stop during a graceful one calls the driver's ``close()`` while the first call
     still runs: the second waits for the first and neither fails."""
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         pass
 
