@@ -246,7 +246,7 @@ def completed(cycle: HTTPCycle, now: float, *, complete: bool) -> ResponseComple
 START = "start"
 BODY = "body"
 
-Step = Callable[["ResponseSteps", HTTPCycle, MutableMapping[str, Any], ResponseWriter, float], bool]
+Step = Callable[["ResponseSteps", HTTPCycle, Message, ResponseWriter, float], bool]
 
 
 class ResponseSteps:
