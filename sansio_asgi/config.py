@@ -35,6 +35,7 @@ from .core.settings import (
     MAX_HEADER_BYTES,
     REQUEST_BODY_TIMEOUT_S,
     WS_MAX_SIZE_BYTES,
+    WS_PARSER,
     WS_PING_INTERVAL_S,
     WS_PING_TIMEOUT_S,
     ProtocolSettings,
@@ -344,6 +345,7 @@ class Config:
             max_header_bytes=self.h11_max_incomplete_event_size,
             http_parser="h11" if self.http == "h11" else HTTP_PARSER,
             ws_enabled=self.ws != "none",
+            ws_parser="wsproto" if self.ws == "wsproto" else WS_PARSER,
             ws_max_size_bytes=self.ws_max_size,
             # 0 turns keepalive pings (or their timeout) off, as with uvicorn.
             ws_ping_interval_s=self.ws_ping_interval or None,

@@ -419,3 +419,25 @@ def test_a_zero_reload_delay_is_refused() -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         "sansio-asgi: error: argument --reload-delay: invalid number '0': must be > 0"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "http_parser", "ws_parser"),
+    [
+        ([], "auto", "auto"),
+        (["--http", "h11"], "h11", "auto"),
+        (["--ws", "wsproto"], "auto", "wsproto"),
+    ],
+)
+def test_http_and_ws_choose_the_readers(
+    argv: list[str], http_parser: str, ws_parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--http h11`` reads every request with h11, ``--ws wsproto`` every frame with wsproto;
+    ``auto`` takes the fast paths (or what the environment set for a whole test run)."""
+    from sansio_asgi import config
+    from sansio_asgi.cli import build_parser, config_from_args
+
+    monkeypatch.setattr(config, "HTTP_PARSER", "auto")  # as if no SANSIO_ASGI_HTTP/_WS were set
+    monkeypatch.setattr(config, "WS_PARSER", "auto")
+    settings = config_from_args(build_parser().parse_args([*argv, "main:app"])).protocol_settings()
+    assert (settings.http_parser, settings.ws_parser) == (http_parser, ws_parser)

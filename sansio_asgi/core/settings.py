@@ -78,6 +78,11 @@ WRITE_HIGH_WATER_BYTES = 64 * 1024
 # whole test run can be put on h11 (SANSIO_ASGI_HTTP=h11); --http sets it per server.
 HTTP_PARSERS = ("auto", "h11")
 HTTP_PARSER = os.environ.get("SANSIO_ASGI_HTTP", "auto")
+# How WebSocket frames are read and written: "auto" (whole small messages without wsproto,
+# deferring to it for everything else) or "wsproto" (every frame through wsproto); the
+# environment's SANSIO_ASGI_WS sets the default, --ws per server.
+WS_PARSERS = ("auto", "wsproto")
+WS_PARSER = os.environ.get("SANSIO_ASGI_WS", "auto")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,7 @@ class ProtocolSettings:
     ws_ping_timeout_s: float | None = WS_PING_TIMEOUT_S
     ws_close_timeout_s: float = WS_CLOSE_TIMEOUT_S
     ws_per_message_deflate: bool = True
+    ws_parser: str = WS_PARSER
     ws_max_frames_per_message: int = WS_MAX_FRAMES_PER_MESSAGE
     read_size_bytes: int = READ_SIZE_BYTES
     write_high_water_bytes: int = WRITE_HIGH_WATER_BYTES

@@ -64,6 +64,7 @@ from .handler import Handler, Phase
 from .schema import SPEC
 from .scope import ConnectionInfo, RequestHead, new_scope
 from .settings import ProtocolSettings
+from .ws_frames import RAW, FrameSplitter, message_frame
 
 WEBSOCKET_SPEC = "ASGI WebSocket spec"
 
@@ -282,6 +283,7 @@ class WebSocketHandler(Handler):
         "_cycle",
         "_early",
         "_early_bytes",
+        "_frames",
         "_partial",
         "_partial_frames",
         "_writer",
@@ -314,6 +316,8 @@ class WebSocketHandler(Handler):
         )
         self._writer = writer
         self._ws: Connection | None = None
+        # Once open without extensions: the frames read without wsproto (ws_frames.py).
+        self._frames: FrameSplitter | None = None
         # Bytes that arrived before the app accepted, kept (bounded) for wsproto.
         self._early: list[bytes] = [early] if early else []
         self._early_bytes = len(early)
@@ -356,8 +360,11 @@ class WebSocketHandler(Handler):
             return
         if self._ws is None or (phase is not Phase.OPEN and phase is not Phase.CLOSING):
             return  # lingering: read and dropped
-        self._ws.receive_data(data)
-        self._process(now)
+        if self._frames is None:
+            self._ws.receive_data(data)
+            self._process(now)
+        else:
+            self._receive_frames(data, now)
 
     def receive_eof(self, now: float) -> None:
         if self.phase is Phase.CLOSED:
@@ -398,6 +405,20 @@ class WebSocketHandler(Handler):
 
     # ------------------------------------------------------------------ frames in
 
+    def _receive_frames(self, data: bytes, now: float) -> None:
+        """The whole small messages the splitter read are delivered here; wsproto reads the
+        rest, in order."""
+        ws = self._ws
+        assert ws is not None and self._frames is not None
+        for kind, value, size in self._frames.feed(data):
+            if kind == RAW:
+                ws.receive_data(value)  # type: ignore[arg-type]
+                self._process(now)
+                if self.phase is not Phase.OPEN and self.phase is not Phase.CLOSING:
+                    return  # the peer's close frame came: what follows is dropped
+            elif self.phase is Phase.OPEN:
+                self._whole_message(value, size, now)
+
     def _process(self, now: float) -> None:
         ws = self._ws
         assert ws is not None
@@ -425,15 +446,7 @@ class WebSocketHandler(Handler):
         partial = self._partial
         if partial is None and event.message_finished:
             size = len(data) if not is_text or data.isascii() else len(data.encode("utf-8"))
-            if size > self._settings.ws_max_size_bytes:
-                self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
-                return
-            message: dict[str, Any] = (
-                {"type": "websocket.receive", "text": data}
-                if is_text
-                else {"type": "websocket.receive", "bytes": bytes(data)}
-            )
-            self._deliver(message, size)
+            self._whole_message(data if is_text else bytes(data), size, now)
             return
         if partial is None:
             partial = self._partial = bytearray()
@@ -453,10 +466,19 @@ class WebSocketHandler(Handler):
             size = len(partial)
             if is_text:
                 # wsproto has checked the UTF-8 frame by frame (1007 otherwise).
-                message = {"type": "websocket.receive", "text": partial.decode("utf-8")}
+                self._deliver({"type": "websocket.receive", "text": partial.decode("utf-8")}, size)
             else:
-                message = {"type": "websocket.receive", "bytes": bytes(partial)}
-            self._deliver(message, size)
+                self._deliver({"type": "websocket.receive", "bytes": bytes(partial)}, size)
+
+    def _whole_message(self, data: str | bytes, size: int, now: float) -> None:
+        """A message that arrived whole: ``size`` is its length in bytes (UTF-8 for text)."""
+        if size > self._settings.ws_max_size_bytes:
+            self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
+            return
+        if type(data) is str:
+            self._deliver({"type": "websocket.receive", "text": data}, size)
+        else:
+            self._deliver({"type": "websocket.receive", "bytes": data}, size)
 
     def _close_received(self, event: CloseConnection, now: float) -> None:
         ws = self._ws
@@ -591,12 +613,17 @@ class WebSocketHandler(Handler):
         self._early.clear()
         self._early_bytes = 0
         self._ws = Connection(ConnectionType.SERVER, extensions)
+        if not extensions and self._settings.ws_parser == "auto":
+            self._frames = FrameSplitter()
         self.phase = Phase.OPEN
         self._report(101, now)
         self._schedule_ping(now)
         if early:
-            self._ws.receive_data(early)
-            self._process(now)
+            if self._frames is None:
+                self._ws.receive_data(early)
+                self._process(now)
+            else:
+                self._receive_frames(early, now)
         self._update_reading()
 
     def _send_message(self, message: MutableMapping[str, Any]) -> None:
@@ -607,6 +634,9 @@ class WebSocketHandler(Handler):
                 "exactly one of 'bytes' and 'text' must be set (not None)",
                 validate.clause("websocket.send"),
             )
+        if self._frames is not None:
+            self._output += message_frame(text, data)
+            return
         ws = self._ws
         assert ws is not None
         if text is not None:
