@@ -269,7 +269,9 @@ class HTTP11Writer:
         elif self.keep_alive_10:
             headers.append((b"connection", b"connection", b"keep-alive"))
         self.expecting_continue = False
-        headers, need_close = self._frame(cycle, headers)
+        # The lowercased names, once: framing, Connection and Host are looked up in them.
+        names = {name for _, name, _ in headers}
+        headers, need_close = self._frame(cycle, headers, names)
         if not self.request_keep_alive or need_close:
             tokens = {b"close"}
             for _, name, value in headers:
@@ -278,23 +280,28 @@ class HTTP11Writer:
             tokens.discard(b"keep-alive")
             headers = [h for h in headers if h[1] != b"connection"]
             headers += [(b"Connection", b"connection", token) for token in sorted(tokens)]
-        self.must_close = not self.request_keep_alive or any(
-            name == b"connection" and b"close" in _comma_values(value) for _, name, value in headers
-        )
+            self.must_close = True
+        else:
+            # The app's own "Connection: close" ends the connection too.
+            self.must_close = b"connection" in names and any(
+                name == b"connection" and b"close" in _comma_values(value)
+                for _, name, value in headers
+            )
         status = cycle.status
-        self._output.append(_head_bytes(status, REASONS.get(status, b""), headers))
+        self._output.append(
+            _head_bytes(status, REASONS.get(status, b""), headers, has_host=b"host" in names)
+        )
 
     def _frame(
-        self, cycle: HTTPCycle, headers: list[_NamedHeader]
+        self, cycle: HTTPCycle, headers: list[_NamedHeader], names: set[bytes]
     ) -> tuple[list[_NamedHeader], bool]:
         """Choose the body framing (RFC 9112 §6.3) and the framing headers that say it; True
         when the framing is the close. The headers are those a GET would get, for HEAD too
-        (RFC 9110 §9.3.2)."""
+        (RFC 9110 §9.3.2); ``names`` are their lowercased names."""
         status = cycle.status
         if status == 204 or status == 304:
             self._framing = _NO_CONTENT
             return headers, False
-        names = {name for _, name, _ in headers}
         if b"content-length" in names and b"transfer-encoding" not in names:
             self._framing = _NO_CONTENT if cycle.no_body else _LENGTH
             return headers, False
@@ -361,6 +368,12 @@ class HTTP11Writer:
 
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")  # h11 allows at most 20 digits
 
+# Response fields already found well formed, (name, value) -> lowercased name: most responses
+# repeat the same few (content-type, server, a date per second), and a lookup costs less than
+# the two matches. Emptied when full, so its size stays bounded whatever the apps send.
+_CHECKED_FIELDS: dict[tuple[bytes, bytes], bytes] = {}
+_CHECKED_FIELDS_MAX = 512
+
 
 def _validated(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_NamedHeader]:
     """The app's headers with both names (as sent, for writing; lowercased, to match), checked
@@ -369,12 +382,24 @@ def _validated(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_N
     named: list[_NamedHeader] = []
     length = b""
     chunked = False
-    for name, value in headers:
-        if not FIELD_NAME.fullmatch(name):
-            raise _bad_header(message_type, f"Illegal header name {name!r}")
-        if not FIELD_VALUE.fullmatch(value):
-            raise _bad_header(message_type, f"Illegal header value {value!r}")
-        lowered = name.lower()
+    checked = _CHECKED_FIELDS
+    for header in headers:
+        name, value = header
+        key: Any = header
+        try:
+            lowered = checked.get(key)
+        except (TypeError, ValueError):  # unhashable (a bytearray): checked every time
+            lowered = key = None
+        if lowered is None:
+            if not FIELD_NAME.fullmatch(name):
+                raise _bad_header(message_type, f"Illegal header name {name!r}")
+            if not FIELD_VALUE.fullmatch(value):
+                raise _bad_header(message_type, f"Illegal header value {value!r}")
+            lowered = name.lower()
+            if key is not None:
+                if len(checked) >= _CHECKED_FIELDS_MAX:
+                    checked.clear()
+                checked[key] = lowered
         if lowered == b"content-length":
             lengths = {part.strip() for part in value.split(b",")}
             if len(lengths) != 1:
@@ -408,11 +433,16 @@ def _comma_values(value: bytes) -> list[bytes]:
     return [part.strip() for part in value.lower().split(b",") if part.strip()]
 
 
-def _head_bytes(status: int, reason: bytes, headers: list[_NamedHeader]) -> bytes:
+def _head_bytes(
+    status: int, reason: bytes, headers: list[_NamedHeader], *, has_host: bool = True
+) -> bytes:
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-    # h11 writes a host field first wherever it stands; a response rarely has one.
-    lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name == b"host"]
-    lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name != b"host"]
+    if has_host:
+        # h11 writes a host field first wherever it stands; a response rarely has one.
+        lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name == b"host"]
+        lines += [b"%s: %s\r\n" % (raw, value) for raw, name, value in headers if name != b"host"]
+    else:
+        lines += [b"%s: %s\r\n" % (raw, value) for raw, _, value in headers]
     lines.append(b"\r\n")
     return b"".join(lines)
 

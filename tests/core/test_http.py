@@ -16,6 +16,7 @@ from sansio_asgi.core import (
     ClientDisconnected,
     ContentLengthExceeded,
     ProtocolSettings,
+    http11,
 )
 from sansio_asgi.core.events import (
     AppMisbehaved,
@@ -612,6 +613,30 @@ def test_header_injection_raises_and_writes_nothing(header: tuple[bytes, bytes])
         h.start(h.cycle(), 200, [header])
     assert h.sent == b""
     assert b"pwned" not in h.sent
+
+
+def test_a_refused_header_is_refused_again_after_a_valid_one_like_it() -> None:
+    # Fields found well formed are remembered; one that is not must never be.
+    h = Harness()
+    for header in [(b"x-a", b"v"), (b"x-a", b"v\x00"), (b"x-a", b"v"), (b"x-a", b"v\x00")]:
+        h.feed(GET)
+        if b"\x00" in header[1]:
+            with pytest.raises(ASGIProtocolError, match="Illegal header value"):
+                h.start(h.cycle(), 200, [header])
+            h = Harness()
+        else:
+            h.respond(h.cycle(), 200, [header], b"ok")
+            assert b"\r\nx-a: v\r\n" in h.take_sent()
+
+
+def test_remembered_response_fields_stay_within_their_limit() -> None:
+    limit = http11._CHECKED_FIELDS_MAX
+    h = Harness()
+    for i in range(limit * 2 + 3):
+        h.feed(GET)
+        h.respond(h.cycle(), 200, [(b"x-request-id", b"%d" % i)], b"ok")
+        assert b"\r\nx-request-id: %d\r\n" % i in h.take_sent()
+        assert len(http11._CHECKED_FIELDS) <= limit
 
 
 # ---------------------------------------------------------------- server and date headers

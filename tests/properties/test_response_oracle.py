@@ -38,7 +38,16 @@ NO_EXTRA_HEADERS = ProtocolSettings(server_header=False, date_header=False)
 
 STATUSES = [200, 201, 204, 304, 404, 500, 503]
 
-NAMES = [b"content-type", b"cache-control", b"set-cookie", b"vary", b"x-request-id", b"etag"]
+# A host field is rare in a response, but h11 writes it first wherever it stands.
+NAMES = [
+    b"content-type",
+    b"cache-control",
+    b"set-cookie",
+    b"vary",
+    b"x-request-id",
+    b"etag",
+    b"host",
+]
 
 # Header names the app may not send, and values with bytes RFC 9110 §5.5 does not allow
 # where they are ("field-value = *field-content", which starts and ends with a visible
