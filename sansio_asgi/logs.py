@@ -34,7 +34,6 @@ import copy
 import importlib
 import json
 import logging
-import logging.config
 import math
 import os
 import re
@@ -539,6 +538,8 @@ def load_log_config(path: str) -> None:
                 pass
         except OSError as exc:
             raise ValueError(f"{where}: cannot read it: {_one_line(exc)}") from exc
+    import logging.config  # here: only --log-config needs it
+
     try:
         if config is not None:
             config.setdefault("disable_existing_loggers", False)

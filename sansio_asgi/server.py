@@ -19,24 +19,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import signal
 import socket
 import ssl
 import threading
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ASGIApp, Config
 from .core.events import Event, ResponseCompleted
 from .core.lifespan import FAILED, UNSUPPORTED, Lifespan
 from .core.limits import Admission
 from .drivers import driver_class
-from .drivers.asyncio_driver import AsyncioDriver
-from .drivers.selectors_driver import SelectorsDriver
 from .drivers.sockets import TLS, bind_socket, bind_unix_socket, display_url, socket_from_fd
 from .logs import flush as flush_logs
 from .logs import report
+
+if TYPE_CHECKING:  # driver_class imports the one --driver names
+    from .drivers.asyncio_driver import AsyncioDriver
+    from .drivers.selectors_driver import SelectorsDriver
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -98,6 +99,8 @@ class Server:
         admission = Admission(config.limit_concurrency) if config.limit_concurrency else None
         settings = config.protocol_settings(state=state, admission=admission)
         if config.limit_max_requests is not None:
+            import random
+
             jitter = random.randint(0, config.limit_max_requests_jitter)
             self._max_requests = config.limit_max_requests + jitter
         tls = TLS(ssl_context, config.ssl_certfile) if ssl_context is not None else None

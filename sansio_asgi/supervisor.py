@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
 import selectors
 import signal
@@ -48,14 +47,17 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import AppLoadError, Config, ConfigError, load_env_file
 from .drivers.sockets import bind_socket, bind_unix_socket, display_url, socket_from_fd
-from .reload import Watcher, make_watcher
 from .server import Server
+
+if TYPE_CHECKING:  # imported where used: one process, the common case, needs neither
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from .reload import Watcher
 
 error_log = logging.getLogger("sansio_asgi.error")
 
@@ -216,6 +218,8 @@ class Supervisor:
         self.target = 1 if config.reload else config.worker_count
         self.exit_code = 0
         self.workers: list[_Worker] = []
+        import multiprocessing
+
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
         self._signals: deque[int] = deque()
@@ -551,6 +555,8 @@ class Supervisor:
                 error_log.warning("Received SIGTTOU: one worker left; keeping it")
 
     def _start_watcher(self) -> None:
+        from .reload import make_watcher
+
         config = self.config
 
         def wake() -> None:

@@ -27,10 +27,10 @@ Conventions of the data, applied here:
 from __future__ import annotations
 
 import json
+import os
+import pkgutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Final
 
 SEND = "send"
@@ -387,16 +387,24 @@ def parse(data: object) -> Spec:
 
 # Where spec/ is when the package runs from a checkout that was never installed (PYTHONPATH),
 # or from an editable install made before spec/ was mapped in as sansio_asgi.spec.
-_CHECKOUT_SPEC = Path(__file__).resolve().parents[2] / "spec" / "asgi.json"
+_CHECKOUT_SPEC = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))),
+    "spec",
+    "asgi.json",
+)
 
 
 def load() -> Spec:
-    """Read and parse ``asgi.json``: the package ``sansio_asgi.spec``, or the checkout's spec/."""
+    """Read and parse ``asgi.json``: the package ``sansio_asgi.spec``, or the checkout's spec/.
+    (``pkgutil.get_data`` reads it from a zip too, without importing ``importlib.resources``.)"""
     try:
-        text = resources.files("sansio_asgi.spec").joinpath("asgi.json").read_text("utf-8")
+        data = pkgutil.get_data("sansio_asgi.spec", "asgi.json")
     except ModuleNotFoundError:
-        text = _CHECKOUT_SPEC.read_text("utf-8")
-    return parse(json.loads(text))
+        data = None
+    if data is None:
+        with open(_CHECKOUT_SPEC, "rb") as file:
+            data = file.read()
+    return parse(json.loads(data))
 
 
 def _find(keys: tuple[Key, ...], name: str, where: str) -> Key:

@@ -34,6 +34,7 @@ import asyncio
 import logging
 import socket
 import time
+from asyncio.selector_events import BaseSelectorEventLoop
 from collections.abc import Callable, MutableMapping
 from typing import Any, cast
 
@@ -54,8 +55,8 @@ from .sockets import (
     ACCEPT_BACKOFF_S,
     ACCEPT_RESOURCE_ERRORS,
     TLS,
-    peer_addresses,
-    set_nodelay,
+    accepts_without_nodelay,
+    scope_addresses,
 )
 
 error_log = logging.getLogger("sansio_asgi.error")
@@ -93,7 +94,12 @@ class AsyncioDriver:
         # buffer_updated copies the bytes out before the next read.
         self.read_buffer = memoryview(bytearray(settings.read_size_bytes))
         self._listeners: list[socket.socket] = []
+        # Listeners whose accepted sockets the transport leaves with Nagle's algorithm on.
+        self._nodelay_by_hand: set[socket.socket] = set()
         self._accepting: set[asyncio.Task[None]] = set()
+        # Connections whose transport exists and whose connection_made has not run yet.
+        self._opening: set[_Connection] = set()
+        self._make_transport: Callable[[socket.socket, _Connection], object] | None = None
         self._accept_resting: dict[socket.socket, asyncio.TimerHandle] = {}
         self._all_closed = asyncio.Event()
         self._all_closed.set()
@@ -102,15 +108,24 @@ class AsyncioDriver:
 
     async def start(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
+        if self.tls is None and isinstance(loop, BaseSelectorEventLoop):
+            # What connect_accepted_socket() does without its task, its coroutines and its
+            # waiter (the same for every version from 3.10 to 3.13); uvloop has no such method.
+            self._make_transport = loop._make_socket_transport  # type: ignore[attr-defined]
         for sock in sockets:
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), self._accept, sock)
             self._listeners.append(sock)
+            if accepts_without_nodelay(sock):
+                self._nodelay_by_hand.add(sock)
 
     def _accept(self, listener: socket.socket) -> None:
-        """Accept a burst; each socket becomes a connection through a task of its own, so that
-        ``stop_accepting`` can wait until every accepted socket is a connection."""
+        """Accept a burst. Each socket becomes a transport at once where the loop can make one
+        (``_opening`` until its ``connection_made`` runs), else through a task of its own (TLS,
+        uvloop), so that ``stop_accepting`` can wait until every accepted socket is a
+        connection."""
         loop = asyncio.get_running_loop()
+        make_transport = self._make_transport
         for _ in range(64):
             try:
                 sock, _ = listener.accept()
@@ -123,6 +138,18 @@ class AsyncioDriver:
                     error_log.warning("accept() failed: %s", exc)
                 return
             sock.setblocking(False)
+            if listener in self._nodelay_by_hand:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if make_transport is not None:
+                connection = _Connection(self)
+                self._opening.add(connection)
+                try:
+                    make_transport(sock, connection)
+                except OSError as exc:  # a reset before the transport could register
+                    error_log.debug("connection not established: %s", exc)
+                    self._opening.discard(connection)
+                    sock.close()
+                continue
             task = loop.create_task(self._connect(sock))
             self._accepting.add(task)
             task.add_done_callback(self._accepting.discard)
@@ -163,11 +190,14 @@ class AsyncioDriver:
         for sock in self._listeners:
             loop.remove_reader(sock.fileno())
         self._listeners.clear()
+        self._nodelay_by_hand.clear()
         for handle in self._accept_resting.values():
             handle.cancel()
         self._accept_resting.clear()
         if self._accepting:
             await asyncio.wait(list(self._accepting))
+        while self._opening:  # their connection_made calls are queued already: one turn
+            await asyncio.sleep(0)
 
     def shutdown_connections(self) -> None:
         self.stopping = True
@@ -244,12 +274,14 @@ class _Connection(asyncio.BufferedProtocol):
     # network side
 
     def connection_made(self, base_transport: asyncio.BaseTransport) -> None:
+        self.driver._opening.discard(self)  # first: stop_accepting waits on it, whatever happens
         # uvloop's transports have asyncio.Transport's methods without being its subclasses.
         transport = self.transport = cast(asyncio.Transport, base_transport)
-        sock = transport.get_extra_info("socket")
-        client, server = peer_addresses(sock) if sock is not None else (None, None)
-        if sock is not None:
-            set_nodelay(sock)
+        # Both loops' transports read the addresses once, and turn TCP_NODELAY on themselves
+        # (for the sockets ``accepts_without_nodelay`` names, ``_accept`` did).
+        client, server = scope_addresses(
+            transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        )
         transport.set_write_buffer_limits(high=self.driver.settings.write_high_water_bytes)
         tls = self.driver.tls
         ssl_object = transport.get_extra_info("ssl_object") if tls is not None else None

@@ -41,6 +41,17 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def accepts_without_nodelay(listener: socket.socket) -> bool:
+    """Whether the sockets ``listener`` accepts need ``set_nodelay`` from an asyncio transport:
+    asyncio's own turns TCP_NODELAY on only for sockets whose protocol is ``IPPROTO_TCP`` (a
+    TCP socket made with protocol 0, as gunicorn makes its listeners, says 0 and inherits it);
+    uvloop's turns it on for every TCP socket."""
+    return (
+        listener.family in (socket.AF_INET, socket.AF_INET6)
+        and listener.proto != socket.IPPROTO_TCP
+    )
+
+
 def peer_addresses(
     sock: socket.socket,
 ) -> tuple[tuple[str, int] | None, tuple[str, int | None] | None]:
@@ -49,7 +60,14 @@ def peer_addresses(
         peer = sock.getpeername()
     except OSError:
         peer = None
-    local = sock.getsockname()
+    return scope_addresses(peer, sock.getsockname())
+
+
+def scope_addresses(
+    peer: Any, local: Any
+) -> tuple[tuple[str, int] | None, tuple[str, int | None] | None]:
+    """``(client, server)`` as the ASGI scope wants them, from ``getpeername()`` (None when it
+    failed) and ``getsockname()``."""
     client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
     if isinstance(local, tuple):
         server: tuple[str, int | None] | None = (str(local[0]), int(local[1]))

@@ -50,11 +50,14 @@ class Running:
 
 
 @contextmanager
-def running_server(app: Any, **options: Any) -> Iterator[Running]:
-    """Serve ``app`` in a thread of its own; the server binds itself when given ``uds``."""
+def running_server(
+    app: Any, listener: socket.socket | None = None, **options: Any
+) -> Iterator[Running]:
+    """Serve ``app`` in a thread of its own, on ``listener`` if given; the server binds itself
+    when given ``uds``."""
     config = Config(app=app, port=0, **options)
     server = Server(config)
-    sock = None if config.uds else bind_socket("127.0.0.1", 0)
+    sock = listener or (None if config.uds else bind_socket("127.0.0.1", 0))
     port = sock.getsockname()[1] if sock is not None else 0
     loops: list[asyncio.AbstractEventLoop] = []
     errors: list[BaseException] = []

@@ -513,3 +513,19 @@ def test_tcp_nodelay_on_accepted_connections(serve: Any) -> None:
             "socket"
         )
         assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_tcp_nodelay_on_a_listener_made_with_protocol_0(serve: Any) -> None:
+    """gunicorn makes its listeners with ``socket.socket(AF_INET, SOCK_STREAM)``: protocol 0,
+    inherited by the accepted sockets, which asyncio's transports then leave with Nagle on."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with serve(echo_app, listener=listener) as server, server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(sock)
+        (connection,) = server.server._driver.connections
+        accepted = getattr(connection, "sock", None) or connection.transport.get_extra_info(
+            "socket"
+        )
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
