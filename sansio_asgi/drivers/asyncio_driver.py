@@ -50,7 +50,7 @@ from ..core.events import (
     WakeApp,
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
-from . import call_app
+from . import call_app, settle_allocator
 from .sockets import (
     ACCEPT_BACKOFF_S,
     ACCEPT_RESOURCE_ERRORS,
@@ -107,6 +107,7 @@ class AsyncioDriver:
         self.closed = False
 
     async def start(self, sockets: list[socket.socket]) -> None:
+        settle_allocator()
         loop = asyncio.get_running_loop()
         if self.tls is None and isinstance(loop, BaseSelectorEventLoop):
             # What connect_accepted_socket() does without its task, its coroutines and its
