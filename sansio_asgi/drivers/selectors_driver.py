@@ -10,11 +10,18 @@ Two threads with one job each:
 * the **app loop** is the asyncio loop that called ``start()``. Real apps (Starlette, FastAPI
   through anyio) need a running asyncio loop, so apps run there.
 
-They hand each other work and nothing else, in batches: the app side puts a call on ``_calls``
-and writes a byte to a wake-up socketpair that the I/O thread selects on, unless a byte is
-already on its way; the I/O thread collects its answers in ``_to_app`` and posts them with one
-``loop.call_soon_threadsafe`` per turn of its loop. A request then costs the two threads a
-couple of wake-ups, not one per message.
+They hand each other work and nothing else, through a queue each way, and wake each other
+only when the other would not look at its queue anyway:
+
+* the app side puts a call on ``_calls``; the I/O thread runs them in every turn of its loop,
+  so a wake-up byte (on a socketpair that it selects on) is needed only while it sleeps in
+  ``select()``;
+* the I/O thread puts a call on ``_app_calls`` and, at the end of its turn, posts one
+  ``loop.call_soon_threadsafe`` to run them all, unless one is already on its way.
+
+A busy server thus hands work over without a wake-up for each message. And when a message
+comes for a ``receive()`` that waits, the I/O thread takes it from the core at once and sends
+it over, rather than waking the app to ask for it.
 
 Per connection the loop is the asyncio driver's: after every call into the core, ``_flush``
 writes ``data_to_send()``, acts on ``events_received()`` and re-arms the timer. Output waits in
@@ -60,7 +67,7 @@ from ..core.events import (
     WakeApp,
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
-from . import call_app
+from . import call_app, settle_allocator
 from .sockets import (
     ACCEPT_BACKOFF_S,
     ACCEPT_RESOURCE_ERRORS,
@@ -100,8 +107,9 @@ class SelectorsDriver:
         self.selector = selectors.DefaultSelector()
         self._listeners: list[socket.socket] = []
         self._calls: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
-        self._wake_pending = False  # a wake-up byte is on its way to the I/O thread
-        self._to_app: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._io_asleep = False  # the I/O thread is in select(), or about to be
+        self._app_calls: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._app_wake_pending = False  # a call to _run_app_calls is on its way to the app loop
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -115,7 +123,8 @@ class SelectorsDriver:
         self._close_lock = asyncio.Lock()
 
     async def start(self, sockets: list[socket.socket]) -> None:
-        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_calls)
+        settle_allocator()
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         for sock in sockets:
             sock.setblocking(False)
             self.selector.register(sock, selectors.EVENT_READ, _Acceptor(self, sock))
@@ -176,39 +185,55 @@ class SelectorsDriver:
     def call_in_io(self, function: Callable[..., None], *args: Any) -> None:
         """Run ``function(*args)`` on the I/O thread (callable from any thread)."""
         self._calls.append((function, args))
-        if not self._wake_pending:
-            self._wake_pending = True
+        # Read after the append: an I/O thread not yet asleep sees the call before it sleeps.
+        if self._io_asleep:
+            self._io_asleep = False  # one byte wakes it: later calls need none
             self._wake()
 
-    def call_in_app(self, function: Callable[..., None], *args: Any) -> None:
-        """On the I/O thread: run ``function(*args)`` on the app loop, with the rest of this
-        turn's calls (``_post_to_app``), in order."""
-        self._to_app.append((function, args))
-
-    def _post_to_app(self) -> None:
-        if self._to_app:
-            batch, self._to_app = self._to_app, []
-            with contextlib.suppress(RuntimeError):  # the app loop has closed: nobody waits
-                self.loop.call_soon_threadsafe(_run_all, batch)
+    def _run_calls(self) -> None:
+        """On the I/O thread: the app side's calls, in order."""
+        calls = self._calls
+        while calls:
+            function, args = calls.popleft()
+            try:
+                function(*args)
+            except Exception:  # one call's bug must not stop the others
+                error_log.exception("Error in the selectors driver")
 
     def _wake(self) -> None:
         # BlockingIOError: a wake-up byte is already waiting; OSError: the driver has closed.
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _drain_calls(self, mask: int) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        # Cleared after the bytes are read and before the calls are: a call added from now on
-        # either is drained below or sends a byte of its own, which the next select() sees.
-        self._wake_pending = False
-        calls = self._calls
+    def _on_wake(self, mask: int) -> None:
+        """The wake-up byte has done its job by ending ``select()``; the calls run at the end of
+        this turn of the I/O loop."""
+        with contextlib.suppress(BlockingIOError):
+            self._wake_r.recv(4096)  # all there is: a byte per sleep, and one from close()
+
+    def call_in_app(self, function: Callable[..., None], *args: Any) -> None:
+        """On the I/O thread: run ``function(*args)`` on the app loop, in order. The app loop
+        is woken at the end of this turn of the I/O loop (``_post_to_app``), if at all."""
+        self._app_calls.append((function, args))
+
+    def _post_to_app(self) -> None:
+        if self._app_calls and not self._app_wake_pending:
+            self._app_wake_pending = True
+            with contextlib.suppress(RuntimeError):  # the app loop has closed: nobody waits
+                self.loop.call_soon_threadsafe(self._run_app_calls)
+
+    def _run_app_calls(self) -> None:
+        """On the app loop: the I/O thread's calls, in order."""
+        # Cleared before the calls are taken: a call added from now on is either taken below
+        # or posted again by the I/O thread's next _post_to_app.
+        self._app_wake_pending = False
+        calls = self._app_calls
         while calls:
             function, args = calls.popleft()
-            function(*args)
+            try:
+                function(*args)
+            except Exception:  # one call's bug must not lose the others
+                error_log.exception("Error in the selectors driver")
 
     async def _call_and_wait(self, function: Callable[[], None]) -> None:
         if not self._running:
@@ -232,10 +257,16 @@ class SelectorsDriver:
         selector = self.selector
         timers = self._timers
         while self._running:
-            timeout = None
-            if timers:
+            self._io_asleep = True  # from here on, a call from the app side wakes this thread
+            if self._calls:
+                timeout: float | None = 0.0  # it came before the flag was set: no sleeping
+            elif timers:
                 timeout = max(0.0, timers[0][0] - time.time())
-            for key, mask in selector.select(timeout):
+            else:
+                timeout = None
+            ready = selector.select(timeout)
+            self._io_asleep = False
+            for key, mask in ready:
                 try:
                     key.data(mask)
                 except Exception:  # a bug here must not stop every other connection
@@ -249,6 +280,7 @@ class SelectorsDriver:
                             owner.on_timer(now)
                         except Exception:  # as above: one owner's bug stops no other
                             error_log.exception("Error in the selectors driver")
+            self._run_calls()
             self._post_to_app()
         self._post_to_app()
 
@@ -276,15 +308,6 @@ class SelectorsDriver:
     def _io_abort_all(self) -> None:
         for connection in list(self.connections):
             connection.abort()
-
-
-def _run_all(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
-    """On the app loop: one turn's calls from the I/O thread, in order."""
-    for function, args in calls:
-        try:
-            function(*args)
-        except Exception:  # one call's bug must not lose the others
-            error_log.exception("Error in the selectors driver")
 
 
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:
@@ -562,6 +585,7 @@ class _Connection:
             if self.trace:
                 trace_data(self.peer, ">", data)
             self.out += data
+        woken: list[_AppRun] = []
         for event in core.events_received():
             kind = type(event)
             if kind is StartApp:
@@ -569,7 +593,7 @@ class _Connection:
             elif kind is WakeApp:
                 run = self.runs.get(event.cycle)  # type: ignore[union-attr]
                 if run is not None:
-                    run.wake()
+                    woken.append(run)
             elif kind is PauseReading:
                 self.reading = False
             elif kind is ResumeReading:
@@ -592,6 +616,10 @@ class _Connection:
             and (self.timer_at is None or deadline < self.timer_at)
         ):
             self.driver.schedule(self, deadline)
+        # Last, as a call into the core of its own: acting on these events while the next
+        # call queues more would act on them out of order (a ResumeReading before a Pause).
+        for run in woken:
+            run.wake()
 
     def on_timer(self, now: float) -> None:
         self.timer_at = None
@@ -679,10 +707,11 @@ class _AppRun:
                 return message
 
     def wake(self) -> None:
-        """On the I/O thread: answer a waiting ``receive()`` with None, so it asks again."""
+        """On the I/O thread: ask the core again for a waiting ``receive()``, here, rather
+        than answer it with None for it to ask again through the threads."""
         waiter, self.waiter = self.waiter, None
         if waiter is not None:
-            self.connection.driver.call_in_app(_resolve, waiter, None)
+            self.connection._receive(self, waiter)
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         connection = self.connection

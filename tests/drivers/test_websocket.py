@@ -204,6 +204,19 @@ def test_message_over_max_size_closes_with_1009(serve: Any) -> None:
         assert closed.value.rcvd.code == 1009
 
 
+def test_reading_resumes_after_a_message_that_paused_it(serve: Any) -> None:
+    # Over the 64 KiB body buffer, the message that completes wakes the waiting receive() and
+    # pauses reading at once; the app's taking it resumes reading, whatever the order in which
+    # the driver acts on the two.
+    big = b"z" * (200 * 1024)
+    with serve(echo) as server, connect(ws_url(server), compression=None) as ws:
+        for _ in range(3):
+            ws.send(big)
+            assert ws.recv(timeout=10) == big
+            ws.send("after")
+            assert ws.recv(timeout=10) == "after"
+
+
 def test_send_waits_while_the_client_does_not_read(serve: Any) -> None:
     sent = [0]
     total = 2048
