@@ -241,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--no-server-header", action="store_true", help="do not send the server header")
     add("--no-date-header", action="store_true", help="do not send the date header")
+    add(
+        "--early-hints",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="offer http.response.early_hint to HTTP/1.1 requests and send its 103 Early Hints",
+    )
 
     add = parser.add_argument_group("timeouts (seconds)").add_argument
     add(

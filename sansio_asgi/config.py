@@ -88,6 +88,7 @@ class Config:
     h11_max_incomplete_event_size: int = MAX_HEADER_BYTES
     server_header: bool = True
     date_header: bool = True
+    early_hints: bool = True
     log_level: str = "info"
     access_log: bool = True
     app_dir: str = "."
@@ -340,6 +341,7 @@ class Config:
             root_path=self.root_path.rstrip("/"),
             server_header=self.server_header,
             date_header=self.date_header,
+            early_hints=self.early_hints,
             keep_alive_timeout_s=self.timeout_keep_alive,
             header_timeout_s=self.timeout_headers,
             max_header_bytes=self.h11_max_incomplete_event_size,

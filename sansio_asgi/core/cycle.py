@@ -10,6 +10,8 @@ extension). Its two sides are states, not flags:
                    └───────────── client gone, connection closed ──────────────▶ GONE
 
     response:  NOT_STARTED ──start──▶ STARTED ──first body──▶ STREAMING ──last body──▶ DONE
+                    └─start, trailers─▶ STARTED_TRAILERS ──▶ STREAMING_TRAILERS ──last body──▶
+                                        TRAILERS ──last http.response.trailers──▶ DONE
 
 The response side is the same for every protocol, so it is written here once: a table from
 ``(response state, message kind)`` to a step (``RESPONSE_TABLE``), the ``http.response.start``
@@ -18,17 +20,29 @@ and the Content-Length checks. The bytes are a ``ResponseWriter``'s business: on
 (``http11.HTTP11Writer`` for HTTP/1.1). ``http.response.start`` is held back until the first
 body message (ASGI HTTP spec: the server "need not flush" it), so an app that fails before its
 first body still gets a clean 500.
+
+The extension messages (``extensions.py``) are steps of the same table: ``http.response.trailers``
+after the last body of a response that announced them, ``http.response.early_hint`` while the
+response streams (a ``103`` only while the head is held), and the file bodies
+(``http.response.pathsend``, ``http.response.zerocopysend``). A file body is a body message whose
+bytes the driver holds: its step records a ``PendingFile`` and the handler asks the driver to
+open the file (``events.OpenFile``); once the driver says how many bytes it has
+(``file_head``), the head and the framing are written as for a body of that length, the driver
+sends the bytes (``events.SendFile``), and ``file_end`` goes on as a body message would.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import os
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
+from . import extensions as extensions_
 from . import validate
 from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthMismatch
-from .events import ResponseCompleted
+from .events import OpenFile, ResponseCompleted
 from .responses import SERVER_HEADER, default_headers_missing, http_date
 from .schema import SPEC
 from .settings import ProtocolSettings
@@ -49,7 +63,34 @@ class ResponseState(str, enum.Enum):
     NOT_STARTED = "not-started"
     STARTED = "started"  # http.response.start received and held, nothing written yet
     STREAMING = "streaming"  # the head and some body are on the wire
+    # As STARTED and STREAMING, for a response that announced trailers.
+    STARTED_TRAILERS = "started-trailers"
+    STREAMING_TRAILERS = "streaming-trailers"
+    TRAILERS = "trailers"  # the last body is sent; http.response.trailers are awaited
     DONE = "done"
+
+
+# The spec's names of the states (spec/asgi.json, ordering "http.send").
+SPEC_STATES: dict[ResponseState, str] = {
+    ResponseState.NOT_STARTED: "start",
+    ResponseState.STARTED: "headers_held",
+    ResponseState.STREAMING: "body",
+    ResponseState.STARTED_TRAILERS: "headers_held_trailers",
+    ResponseState.STREAMING_TRAILERS: "body_trailers",
+    ResponseState.TRAILERS: "trailers",
+    ResponseState.DONE: "done",
+}
+# A held head is written by the first body: the state it moves to.
+_HEAD_WRITTEN = {
+    ResponseState.STARTED: ResponseState.STREAMING,
+    ResponseState.STARTED_TRAILERS: ResponseState.STREAMING_TRAILERS,
+}
+# Nothing of the response is on the wire yet: an error response can still replace it.
+UNWRITTEN = frozenset({ResponseState.NOT_STARTED, *_HEAD_WRITTEN})
+# The head is on the wire and the response is not complete.
+IN_PROGRESS = frozenset(
+    {ResponseState.STREAMING, ResponseState.STREAMING_TRAILERS, ResponseState.TRAILERS}
+)
 
 
 class ResponseWriter(Protocol):
@@ -71,7 +112,24 @@ class ResponseWriter(Protocol):
 
     def write_body(self, data: bytes) -> None: ...
 
-    def write_end(self) -> None: ...
+    def write_end(self, trailers: Headers | None = None) -> None:
+        """The end of the body, with ``trailers`` where the framing can carry them (dropped
+        otherwise: a Content-Length body, a response without content)."""
+        ...
+
+    def write_interim(
+        self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
+    ) -> None:
+        """A 1xx response (``103 Early Hints``); the writer drops one the client cannot take."""
+        ...
+
+    def begin_file(self, count: int) -> None:
+        """``count`` body bytes follow, written by the driver (``events.SendFile``)."""
+        ...
+
+    def end_file(self) -> None:
+        """The driver has written the bytes ``begin_file`` announced."""
+        ...
 
     def write_error(
         self,
@@ -108,11 +166,13 @@ class HTTPCycle:
         "client",
         "content_length",
         "discarded_bytes",
+        "file",
         "handler",
         "head",
         "http_version",
         "method",
         "no_body",
+        "offered",
         "request",
         "response",
         "response_headers",
@@ -121,6 +181,7 @@ class HTTPCycle:
         "started_at",
         "status",
         "target",
+        "trailers",
     )
 
     def __init__(
@@ -141,6 +202,8 @@ class HTTPCycle:
         self.client: tuple[str, int] | None = None  # as the app sees it (proxy headers applied)
         self.scope_headers: Sequence[tuple[bytes, bytes]] = ()
         self.admitted = False  # counted by the server's Admission until the app finishes
+        # The response extensions scope["extensions"] lists (the scope's dict is the app's).
+        self.offered: frozenset[str] = frozenset()
         # Request side: the body read but not yet given to the app, and what was dropped.
         self.request = RequestState.RECEIVING
         self.body: list[bytes] = []
@@ -155,6 +218,10 @@ class HTTPCycle:
         self.no_body = False
         self.content_length: int | None = None  # as the app declared it
         self.body_sent = 0
+        # Announced trailers, gathered until the last http.response.trailers; None: dropped
+        # (the request did not say "TE: trailers").
+        self.trailers: Headers | None = None
+        self.file: PendingFile | None = None  # a file body between OpenFile and its end
 
     @property
     def gone(self) -> bool:
@@ -163,6 +230,18 @@ class HTTPCycle:
 
     def __repr__(self) -> str:
         return f"<HTTPCycle {self.method} {self.target!r} response={self.response.value}>"
+
+
+class PendingFile:
+    """A file body message the driver is resolving (``OpenFile``) or sending (``SendFile``)."""
+
+    __slots__ = ("count", "event", "message_type", "more_body")
+
+    def __init__(self, message_type: str, event: OpenFile, *, more_body: bool) -> None:
+        self.message_type = message_type
+        self.event = event  # what the driver is asked to open
+        self.more_body = more_body
+        self.count = 0  # the bytes the driver has, once it opened the file
 
 
 # --------------------------------------------------------------------- the response side
@@ -194,34 +273,90 @@ def declared_length(headers: Headers) -> int | None:
     return length
 
 
+def write_held_head(cycle: HTTPCycle, writer: ResponseWriter) -> None:
+    """Write the held head, if it is still held: the first body (or file) is here."""
+    written = _HEAD_WRITTEN.get(cycle.response)
+    if written is not None:
+        writer.write_head(cycle)
+        cycle.response = written
+        cycle.head = None
+
+
+def check_more_body(cycle: HTTPCycle, message_type: str, size: int) -> None:
+    """Raise ``ContentLengthMismatch`` if ``size`` more bytes pass the declared length."""
+    length = cycle.content_length
+    if length is not None and cycle.body_sent + size > length:
+        raise ContentLengthMismatch(
+            f"{message_type}: more body than the declared Content-Length ({length})"
+            "; the connection is closed (RFC 9112 §6.3)"
+        )
+
+
+def check_body_ended(cycle: HTTPCycle, message_type: str, size: int = 0) -> None:
+    """Raise ``ContentLengthMismatch`` if the body, ending after ``size`` more bytes, is
+    shorter than the declared length."""
+    length = cycle.content_length
+    if length is not None and not cycle.no_body and cycle.body_sent + size != length:
+        raise ContentLengthMismatch(
+            f"{message_type}: the body ended after {cycle.body_sent + size} bytes of the "
+            f"declared Content-Length ({length}); the connection is closed (RFC 9112 §6.3)"
+        )
+
+
+def end_body(cycle: HTTPCycle, writer: ResponseWriter) -> bool:
+    """The last body is written: end the response (True), or wait for its trailers."""
+    if cycle.response is ResponseState.STREAMING_TRAILERS:
+        cycle.response = ResponseState.TRAILERS
+        return False
+    writer.write_end()
+    return True
+
+
 def send_body(
     cycle: HTTPCycle, message_type: str, body: bytes, more_body: bool, writer: ResponseWriter
 ) -> bool:
     """A body message: write the held head first, then the body (none for HEAD/204/304);
     True once the response is complete. Raises ``ContentLengthMismatch`` when the body does
     not match the declared Content-Length (RFC 9112 §6.3); the caller closes the connection."""
-    if cycle.response is ResponseState.STARTED:
-        writer.write_head(cycle)
-        cycle.response = ResponseState.STREAMING
-        cycle.head = None
-    length = cycle.content_length
+    write_held_head(cycle, writer)
     if body and not cycle.no_body:
-        if length is not None and cycle.body_sent + len(body) > length:
-            raise ContentLengthMismatch(
-                f"{message_type}: more body than the declared Content-Length ({length})"
-                "; the connection is closed (RFC 9112 §6.3)"
-            )
+        check_more_body(cycle, message_type, len(body))
         writer.write_body(body)
         cycle.body_sent += len(body)
     if more_body:
         return False
-    if length is not None and not cycle.no_body and cycle.body_sent != length:
-        raise ContentLengthMismatch(
-            f"{message_type}: the body ended after {cycle.body_sent} bytes of the declared "
-            f"Content-Length ({length}); the connection is closed (RFC 9112 §6.3)"
-        )
-    writer.write_end()
-    return True
+    check_body_ended(cycle, message_type)
+    return end_body(cycle, writer)
+
+
+def file_head(cycle: HTTPCycle, count: int, writer: ResponseWriter) -> bool:
+    """The driver has ``count`` bytes of the pending file: write the held head and the
+    framing as for a body message of ``count`` bytes; True when the driver is to send them
+    (none for HEAD/204/304, nor for an empty file). The Content-Length checks come first, so
+    a file of the wrong length sends none of its bytes."""
+    pending = cycle.file
+    assert pending is not None
+    write_held_head(cycle, writer)
+    if cycle.no_body:
+        count = 0
+    check_more_body(cycle, pending.message_type, count)
+    if not pending.more_body:
+        check_body_ended(cycle, pending.message_type, count)
+    pending.count = count
+    if count:
+        writer.begin_file(count)
+    return count > 0
+
+
+def file_end(cycle: HTTPCycle, writer: ResponseWriter) -> bool:
+    """The pending file's bytes are written; True once the response is complete."""
+    pending = cycle.file
+    assert pending is not None
+    cycle.file = None
+    if pending.count:
+        writer.end_file()
+        cycle.body_sent += pending.count
+    return False if pending.more_body else end_body(cycle, writer)
 
 
 def completed(cycle: HTTPCycle, now: float, *, complete: bool) -> ResponseCompleted:
@@ -242,9 +377,15 @@ def completed(cycle: HTTPCycle, now: float, *, complete: bool) -> ResponseComple
 
 
 # The response side's transitions: (state, message kind) -> step. A step takes the message and
-# returns True when the response is complete. Any pair not in the table is refused (``refusal``).
+# returns True when the response is complete. Any pair not in the table is refused (``refusal``),
+# and so is an extension's message when the cycle does not offer the extension.
 START = "start"
 BODY = "body"
+TRAILERS = "trailers"
+EARLY_HINT = "early_hint"
+PATHSEND = "pathsend"
+ZEROCOPYSEND = "zerocopysend"
+DEBUG = "debug"
 
 Step = Callable[["ResponseSteps", HTTPCycle, Message, ResponseWriter, float], bool]
 
@@ -254,30 +395,62 @@ class ResponseSteps:
     ``websocket.http.response.*``); one for each family serves every connection
     (``HTTP_STEPS``, ``DENIAL_STEPS``), with the writer's settings."""
 
-    __slots__ = ("_read_body", "_read_start", "body_type", "kinds", "start_type")
+    __slots__ = (
+        "_read_body",
+        "_read_early_hint",
+        "_read_pathsend",
+        "_read_start",
+        "_read_trailers",
+        "_read_zerocopysend",
+        "body_type",
+        "extension_kinds",
+        "kinds",
+        "start_type",
+    )
 
-    def __init__(self, prefix: str, *, trailers: bool) -> None:
+    def __init__(self, prefix: str, *, extensions: bool) -> None:
         self.start_type = prefix + ".start"
         self.body_type = prefix + ".body"
         self.kinds = {self.start_type: START, self.body_type: BODY}
-        names = ("status", "headers", "trailers") if trailers else ("status", "headers")
+        names = ("status", "headers", "trailers") if extensions else ("status", "headers")
         self._read_start = validate.reader(self.start_type, *names)
         self._read_body = validate.reader(self.body_type, "body", "more_body")
+        # The extensions' messages: a step only when the cycle offers the extension.
+        self.extension_kinds: dict[str, str] = {}
+        if extensions:
+            self.extension_kinds = {
+                extensions_.TRAILERS: TRAILERS,
+                extensions_.EARLY_HINT: EARLY_HINT,
+                extensions_.PATHSEND: PATHSEND,
+                extensions_.ZEROCOPYSEND: ZEROCOPYSEND,
+                extensions_.DEBUG: DEBUG,
+            }
+            self._read_trailers = validate.reader(extensions_.TRAILERS, "headers", "more_trailers")
+            self._read_early_hint = validate.reader(extensions_.EARLY_HINT, "links")
+            self._read_pathsend = validate.reader(extensions_.PATHSEND, "path")
+            self._read_zerocopysend = validate.reader(
+                extensions_.ZEROCOPYSEND, "file", "offset", "count", "more_body"
+            )
 
     def step(self, cycle: HTTPCycle, message: MutableMapping[str, Any]) -> Step | None:
         """The step for this message in the cycle's state, or None: refused."""
         message_type = message.get("type") if isinstance(message, dict) else None
-        if type(message_type) is not str:
+        if type(message_type) is not str or cycle.file is not None:
             return None
         kind = self.kinds.get(message_type)
-        return None if kind is None else RESPONSE_TABLE.get((cycle.response, kind))
+        if kind is None:
+            kind = self.extension_kinds.get(message_type)
+            if kind is None or message_type not in cycle.offered:
+                return None
+        return RESPONSE_TABLE.get((cycle.response, kind))
 
     def start(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
         """Validate, add the server's default headers, and hold the head for the first body."""
         fields = self._read_start(message)
         status, (headers, has_server, has_date) = fields[0], fields[1]
         validate.final_status(status, self.start_type)
-        if len(fields) == 3 and fields[2]:
+        trailers = len(fields) == 3 and fields[2]
+        if trailers and extensions_.TRAILERS not in cycle.offered:
             raise ASGIProtocolError(
                 f"{self.start_type}: 'trailers' is True but the server does not offer the "
                 "http.response.trailers extension (ASGI spec, Extensions: only listed "
@@ -292,7 +465,13 @@ class ResponseSteps:
         cycle.content_length = declared_length(headers)
         # RFC 9110 §9.3.2, §15.3.5, §15.4.5: a response to HEAD, a 204, a 304 has no content.
         cycle.no_body = cycle.method == "HEAD" or status == 204 or status == 304
-        cycle.response = ResponseState.STARTED
+        if trailers:
+            cycle.response = ResponseState.STARTED_TRAILERS
+            # ASGI extensions, HTTP Trailers: "The ASGI server will only send the trailing
+            # headers in case the client has sent the TE: trailers header in the request."
+            cycle.trailers = [] if extensions_.accepts_trailers(cycle.scope_headers) else None
+        else:
+            cycle.response = ResponseState.STARTED
         return False
 
     def body(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
@@ -311,6 +490,74 @@ class ResponseSteps:
         # channel will be ignored".
         return False
 
+    def trailers(
+        self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
+    ) -> bool:
+        headers, more_trailers = self._read_trailers(message)
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        extensions_.check_trailers(headers, extensions_.TRAILERS)
+        if cycle.trailers is not None:
+            cycle.trailers += headers
+        if more_trailers:
+            return False
+        writer.write_end(cycle.trailers)
+        return True
+
+    def early_hint(
+        self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
+    ) -> bool:
+        (links,) = self._read_early_hint(message)
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        fields = [(b"Link", link) for link in links]
+        extensions_.check_links(links, extensions_.EARLY_HINT)
+        if fields and cycle.response in _HEAD_WRITTEN:
+            # RFC 8297 §2: a 103 precedes the final response; once the final head is on the
+            # wire none can follow, and the spec lets a server ignore the message.
+            writer.write_interim(103, fields, extensions_.EARLY_HINT)
+        return False
+
+    def pathsend(
+        self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
+    ) -> bool:
+        (path,) = self._read_pathsend(message)
+        if not os.path.isabs(path):
+            raise validate.fail(
+                extensions_.PATHSEND,
+                f"'path' must be an absolute path, got {path!r:.80}",
+                'ASGI extensions, Path Send: "The string representation of the absolute file '
+                'path to be sent by the server"',
+            )
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        cycle.file = PendingFile(
+            extensions_.PATHSEND,
+            OpenFile(cycle=cycle, path=path, file=None, offset=None, count=None),
+            more_body=False,
+        )
+        return False
+
+    def zerocopysend(
+        self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
+    ) -> bool:
+        file, offset, count, more_body = self._read_zerocopysend(message)
+        for name, value in (("offset", offset), ("count", count)):
+            if value is not None and value < 0:
+                raise validate.fail(
+                    extensions_.ZEROCOPYSEND,
+                    f"{name!r} must not be negative, got {value}",
+                    "ASGI extensions, Zero Copy Send",
+                )
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        cycle.file = PendingFile(
+            extensions_.ZEROCOPYSEND,
+            OpenFile(cycle=cycle, path=None, file=file, offset=offset, count=count),
+            more_body=more_body,
+        )
+        return False
+
     def refusal(
         self, cycle: HTTPCycle, message: Any, send_types: Sequence[str], where: str
     ) -> Exception:
@@ -318,6 +565,8 @@ class ResponseSteps:
         or out of order. ``send()`` on a cycle whose client left raises ``ClientDisconnected``
         (ASGI HTTP spec 2.4) whatever the order: the app may not know yet."""
         message_type = validate.message_type(message)  # raises for what is not a message
+        if message_type == extensions_.DEBUG and self.extension_kinds:
+            return ASGIProtocolError(extensions_.DEBUG_REFUSED)
         if message_type not in send_types:
             return ASGIProtocolError(
                 validate.unexpected_type(
@@ -330,27 +579,63 @@ class ResponseSteps:
             )
         if cycle.gone:
             return ClientDisconnected("the client disconnected")
+        if cycle.file is not None:
+            return ASGIProtocolError(
+                f"{message_type}: sent while the response's {cycle.file.message_type} is still "
+                "being sent; await each send() before the next (ASGI spec, Events)"
+            )
         if message_type == self.start_type:
             return ASGIProtocolError(
                 f"{self.start_type}: sent twice; a response has exactly one start "
                 f"({validate.clause('http.response.start')})"
             )
+        state = cycle.response
+        if message_type == self.body_type and state is not ResponseState.TRAILERS:
+            return ASGIProtocolError(
+                f"{self.body_type}: sent before {self.start_type} "
+                f"({validate.clause('http.response.body')})"
+            )
+        spec = SPEC.messages[message_type]
+        rule = spec.rules[0].text if spec.rules else spec.text
+        if state is ResponseState.TRAILERS:
+            rule = (
+                "the last body is sent and the response announced trailers: only "
+                f"{extensions_.TRAILERS} may follow; " + rule
+            )
         return ASGIProtocolError(
-            f"{self.body_type}: sent before {self.start_type} "
-            f"({validate.clause('http.response.body')})"
+            f"{message_type}: out of order: the response is at "
+            f"{HTTP_SEND.states[SPEC_STATES[state]]!r}; {rule} ({spec.clause})"
         )
 
 
+_STEPS = ResponseSteps
+_HELD_OR_STREAMING = (
+    ResponseState.STARTED,
+    ResponseState.STREAMING,
+    ResponseState.STARTED_TRAILERS,
+    ResponseState.STREAMING_TRAILERS,
+)
 RESPONSE_TABLE: dict[tuple[ResponseState, str], Step] = {
-    (ResponseState.NOT_STARTED, START): ResponseSteps.start,
-    (ResponseState.STARTED, BODY): ResponseSteps.body,
-    (ResponseState.STREAMING, BODY): ResponseSteps.body,
-    (ResponseState.DONE, BODY): ResponseSteps.body_after_done,
+    (ResponseState.NOT_STARTED, START): _STEPS.start,
+    **{(state, BODY): _STEPS.body for state in _HELD_OR_STREAMING},
+    (ResponseState.DONE, BODY): _STEPS.body_after_done,
+    **{(state, ZEROCOPYSEND): _STEPS.zerocopysend for state in _HELD_OR_STREAMING},
+    **{(state, EARLY_HINT): _STEPS.early_hint for state in _HELD_OR_STREAMING},
+    (ResponseState.STARTED, PATHSEND): _STEPS.pathsend,
+    (ResponseState.STARTED_TRAILERS, PATHSEND): _STEPS.pathsend,
+    (ResponseState.TRAILERS, TRAILERS): _STEPS.trailers,
 }
 
-HTTP_STEPS = ResponseSteps("http.response", trailers=True)
-DENIAL_STEPS = ResponseSteps("websocket.http.response", trailers=False)
+HTTP_STEPS = ResponseSteps("http.response", extensions=True)
+DENIAL_STEPS = ResponseSteps("websocket.http.response", extensions=False)
 
 RESPONSE_STATES: Sequence[ResponseState] = tuple(ResponseState)
-# What an app may send on an http connection: no http.response.* extension is offered.
-HTTP_SEND_TYPES: Sequence[str] = SPEC.ordering["http.send"].message_types()
+HTTP_SEND = SPEC.ordering["http.send"]
+# What an app may send on an http connection that offers no extension.
+HTTP_SEND_TYPES: Sequence[str] = HTTP_SEND.message_types()
+
+
+@functools.cache
+def http_send_types(offered: frozenset[str]) -> Sequence[str]:
+    """What an app may send on an http connection that offers ``offered``."""
+    return HTTP_SEND.message_types(offered)

@@ -34,6 +34,48 @@ class WakeApp:
     cycle: HTTPCycle | WebSocketCycle
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenFile:
+    """Resolve a file body for this cycle (``http.response.pathsend`` or
+    ``http.response.zerocopysend``), then call ``file_opened(cycle, fd, offset, count, now)``
+    or ``file_failed(cycle, exc, now)`` before anything else about the cycle.
+
+    It only ever comes out of the ``message_from_app`` call for a file message: answer it
+    within that ``send()``.
+
+    * ``path`` (pathsend): open it read-only; the driver owns that descriptor and closes it
+      after ``file_sent`` or on any failure or disconnect. Refuse what is not a regular file.
+    * ``file`` (zerocopysend): the app's open file object (``file.fileno()``); the app owns
+      it, and the driver never closes it. ``offset`` None is the file's current position (and
+      the position moves past the bytes sent); an explicit offset leaves the position alone.
+      ``count`` None is to the end of the file; a count past the end is capped at what the
+      file holds (the core then checks the length against the response's Content-Length).
+    """
+
+    cycle: HTTPCycle
+    path: str | None  # pathsend: open this path read-only (the driver owns the fd)
+    file: Any | None  # zerocopysend: the app's open file object (the app owns it)
+    offset: int | None  # zerocopysend: None is the file's current position
+    count: int | None  # zerocopysend: None is to the end of the file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendFile:
+    """After writing what ``data_to_send()`` gave, write ``count`` bytes of ``fd`` from
+    ``offset`` (``sendfile`` where the transport allows), then call ``file_sent(cycle, now)``.
+
+    It only ever comes out of the ``file_opened`` call made within the app's ``send()``:
+    ``send()`` returns once the bytes are written to the socket (the backpressure). A failed
+    write is a client that left: call ``receive_eof`` as for any failed write, and raise
+    ``ClientDisconnected`` from ``send()``; ``file_sent`` is not called then.
+    """
+
+    cycle: HTTPCycle
+    fd: int
+    offset: int
+    count: int
+
+
 @dataclass(frozen=True, slots=True)
 class PauseReading:
     """Stop reading from the socket until ``ResumeReading``."""
@@ -99,6 +141,8 @@ CLOSE_CONNECTION = CloseConnection()
 Event = (
     StartApp
     | WakeApp
+    | OpenFile
+    | SendFile
     | PauseReading
     | ResumeReading
     | SendEOF

@@ -52,15 +52,20 @@ from typing import Any, NamedTuple
 import h11
 
 from .cycle import (
-    HTTP_SEND_TYPES,
     HTTP_STEPS,
+    IN_PROGRESS,
+    UNWRITTEN,
     HTTPCycle,
     RequestState,
     ResponseState,
     completed,
+    file_end,
+    file_head,
+    http_send_types,
 )
-from .errors import ASGIProtocolError, ContentLengthMismatch
-from .events import AppMisbehaved, Event, RequestRejected, StartApp, WakeApp
+from .errors import ASGIProtocolError, ClientDisconnected, ContentLengthMismatch
+from .events import AppMisbehaved, Event, RequestRejected, SendFile, StartApp, WakeApp
+from .extensions import offered
 from .handler import Handler, Phase
 from .http11_reader import END_OF_REQUEST, Body, Head, reader_factory
 from .proxy import PROXY_HEADERS
@@ -322,16 +327,37 @@ class HTTP11Writer:
         elif framing != _NO_CONTENT:
             self._output.append(data)
 
-    def write_end(self) -> None:
+    def write_end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """The end of the body; ``trailers`` (checked by the caller) go in the chunked
+        coding's trailer section, the only framing that has one (RFC 9112 §7.1.2); with any
+        other they are dropped."""
         if self._framing == _CHUNKED:
-            self._output.append(b"0\r\n\r\n")
+            if trailers:
+                lines = [b"0\r\n"]
+                lines += [b"%s: %s\r\n" % (name, value) for name, value in trailers]
+                lines.append(b"\r\n")
+                self._output.append(b"".join(lines))
+            else:
+                self._output.append(b"0\r\n\r\n")
         self._framing = _NO_CONTENT
+
+    def begin_file(self, count: int) -> None:
+        """``count`` body bytes follow from the driver: a chunk's size line comes first."""
+        if self._framing == _CHUNKED:
+            self._output.append(b"%x\r\n" % count)
+
+    def end_file(self) -> None:
+        if self._framing == _CHUNKED:
+            self._output.append(b"\r\n")
 
     def write_interim(
         self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
     ) -> None:
-        """A 1xx response: ``100 Continue``, or the ``101`` that accepts a WebSocket (on
-        ``message_type``)."""
+        """A 1xx response: ``100 Continue``, ``103 Early Hints``, or the ``101`` that accepts
+        a WebSocket (on ``message_type``)."""
+        if self.http_10:
+            # RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client."
+            return
         named = _validated(headers, message_type)
         if status == 101:
             self.must_close = True  # the connection is no longer HTTP's
@@ -461,6 +487,7 @@ class HTTP11Handler(Handler):
         "_body_clock_restart",
         "_cycle",
         "_empty_line_bytes",
+        "_offered",
         "_on_upgrade",
         "_pending_cr",
         "_pipeline_waiting",
@@ -500,6 +527,11 @@ class HTTP11Handler(Handler):
         # Empty lines dropped while waiting for this request line; a CR that ended a read.
         self._empty_line_bytes = 0
         self._pending_cr = False
+        # The response extensions each HTTP version offers (``extensions.offered``).
+        self._offered: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+        for version in ("1.0", "1.1"):
+            names = offered(version, early_hints=settings.early_hints)
+            self._offered[version] = (names, frozenset(names))
 
     # ------------------------------------------------------------------ network side
 
@@ -668,6 +700,10 @@ class HTTP11Handler(Handler):
             head, self._connection, settings, proxied=facts.proxied
         )
         cycle.scope_headers = cycle.scope["headers"]  # the log's request headers are the app's
+        names, cycle.offered = self._offered[head.http_version]
+        extensions = cycle.scope["extensions"]
+        for name in names:
+            extensions[name] = {}
         admission = settings.admission
         if admission is not None:
             if not admission.try_enter():
@@ -789,7 +825,8 @@ class HTTP11Handler(Handler):
         steps = HTTP_STEPS
         step = steps.step(cycle, message)
         if step is None:
-            raise steps.refusal(cycle, message, HTTP_SEND_TYPES, "an http connection")
+            send_types = http_send_types(cycle.offered)
+            raise steps.refusal(cycle, message, send_types, "an http connection")
         try:
             done = step(steps, cycle, message, self._writer, now)
         except ContentLengthMismatch:
@@ -797,6 +834,45 @@ class HTTP11Handler(Handler):
             self._linger(now)
             raise
         if done:
+            self._finish_response(cycle, now, complete=True)
+        elif cycle.file is not None:
+            self._events.append(cycle.file.event)  # the driver answers with file_opened
+
+    def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
+        """The driver opened the pending file: ``count`` bytes from ``offset``."""
+        if cycle.file is None:
+            raise ASGIProtocolError("file_opened without a pending file body (driver contract)")
+        if cycle.gone:
+            cycle.file = None
+            raise ClientDisconnected("the client disconnected")
+        try:
+            send = file_head(cycle, count, self._writer)
+        except ContentLengthMismatch:
+            cycle.file = None
+            self._finish_response(cycle, now, complete=False)
+            self._linger(now)
+            raise
+        if send:
+            self._events.append(SendFile(cycle=cycle, fd=fd, offset=offset, count=count))
+        else:
+            self._file_done(cycle, now)
+
+    def file_failed(self, cycle: HTTPCycle, exc: BaseException, now: float) -> None:
+        """The driver could not open the pending file; the response is as it was before the
+        message, so the app may still answer (a 404 or a 500 of its own)."""
+        cycle.file = None
+
+    def file_sent(self, cycle: HTTPCycle, now: float) -> None:
+        """The driver has written the bytes of the pending file."""
+        if cycle.file is None:
+            raise ASGIProtocolError("file_sent without a file being sent (driver contract)")
+        if cycle.gone:
+            cycle.file = None
+            raise ClientDisconnected("the client disconnected")
+        self._file_done(cycle, now)
+
+    def _file_done(self, cycle: HTTPCycle, now: float) -> None:
+        if file_end(cycle, self._writer):
             self._finish_response(cycle, now, complete=True)
 
     def _finish_response(self, cycle: HTTPCycle, now: float, *, complete: bool) -> None:
@@ -852,7 +928,7 @@ class HTTP11Handler(Handler):
         state = cycle.response
         if state is ResponseState.DONE or cycle.gone:
             return
-        if state is ResponseState.STREAMING:
+        if state in IN_PROGRESS:
             if exc is None:
                 self._misbehaved("ASGI callable returned without completing the response")
             self._finish_response(cycle, now, complete=False)
@@ -881,7 +957,7 @@ class HTTP11Handler(Handler):
         """Answer with an error status (a bad request, 408, 503) in place of any response not
         yet on the wire, and close."""
         cycle = self._cycle
-        unanswered = cycle is None or cycle.response in _UNWRITTEN
+        unanswered = cycle is None or cycle.response in UNWRITTEN
         if unanswered:
             self._writer.write_error(
                 status,
@@ -908,7 +984,8 @@ class HTTP11Handler(Handler):
         cycle.request = RequestState.GONE
         cycle.body.clear()
         cycle.body_bytes = 0
-        if cycle.response is ResponseState.STARTED or cycle.response is ResponseState.STREAMING:
+        state = cycle.response
+        if state is not ResponseState.NOT_STARTED and state is not ResponseState.DONE:
             self._finish_response(cycle, now, complete=False)
         else:
             self._wake(cycle)
@@ -917,6 +994,3 @@ class HTTP11Handler(Handler):
         if self._cycle is not None:
             self._abandon(self._cycle, now)
         super()._linger(now)
-
-
-_UNWRITTEN = (ResponseState.NOT_STARTED, ResponseState.STARTED)

@@ -132,6 +132,26 @@ class ServerProtocol:
         """The app for ``cycle`` returned (``exc`` is None) or raised ``exc``."""
         cycle.handler.app_finished(cycle, exc, now)
 
+    # app side: file bodies (http.response.pathsend, http.response.zerocopysend)
+    def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
+        """Answer to ``OpenFile``: the file is open; ``count`` bytes are available from
+        ``offset`` (capped by the app's count). The core writes the head as a body message of
+        ``count`` bytes would, then emits ``SendFile`` (none for a count of 0 or a response
+        without content). Raises ``ASGIProtocolError``/``ContentLengthMismatch`` (a file
+        shorter or longer than the declared Content-Length) or ``ClientDisconnected``, to
+        propagate out of ``send()``."""
+        _http_handler(cycle).file_opened(cycle, fd, offset, count, now)
+
+    def file_failed(self, cycle: HTTPCycle, exc: BaseException, now: float) -> None:
+        """Answer to ``OpenFile``: the file could not be opened (``exc``); nothing was written
+        for it and the response is as it was before the message. The driver raises ``exc``
+        from ``send()``."""
+        _http_handler(cycle).file_failed(cycle, exc, now)
+
+    def file_sent(self, cycle: HTTPCycle, now: float) -> None:
+        """Answer to ``SendFile``: its bytes are written; the response goes on (or ends)."""
+        _http_handler(cycle).file_sent(cycle, now)
+
     # time
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` wants to be called, on the clock passed as ``now``."""
@@ -150,3 +170,10 @@ class ServerProtocol:
     def is_idle(self) -> bool:
         """No request in progress: the connection can be closed without losing anything."""
         return self._handler.is_idle
+
+
+def _http_handler(cycle: HTTPCycle) -> HTTP11Handler:
+    """The handler of a cycle that asked for a file: only an HTTP response can."""
+    handler = cycle.handler
+    assert isinstance(handler, HTTP11Handler), handler
+    return handler

@@ -90,6 +90,8 @@ class ProtocolSettings:
     root_path: str = ""
     server_header: bool = True
     date_header: bool = True
+    # HTTP/1.1: offer http.response.early_hint and send its 103 (--no-early-hints: not offered).
+    early_hints: bool = True
     keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S
     header_timeout_s: float = HEADER_TIMEOUT_S
     request_body_timeout_s: float | None = REQUEST_BODY_TIMEOUT_S

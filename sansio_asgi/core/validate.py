@@ -88,7 +88,7 @@ _SERVER_OWNED = frozenset({b"transfer-encoding", b"server", b"date"})
 
 
 def headers(
-    value: Any, message_type: str, name: str, clause: str
+    value: Any, message_type: str, name: str, clause: str, owned: frozenset[bytes] = _SERVER_OWNED
 ) -> tuple[list[tuple[bytes, bytes]], bool, bool]:
     """Return ``(headers, has_server, has_date)`` with ``transfer-encoding`` removed.
 
@@ -122,7 +122,7 @@ def headers(
                 message_type, f"{name!r} {part} must be bytes, got {_type_name(wrong)}", clause
             )
         lowered = header_name.lower()
-        if lowered in _SERVER_OWNED:
+        if lowered in owned:
             if lowered == b"transfer-encoding":
                 continue
             if lowered == b"server":
@@ -159,11 +159,20 @@ def _file(value: Any, message_type: str, name: str, clause: str) -> Any:
     return value
 
 
+def _fields(value: Any, message_type: str, name: str, clause: str) -> list[tuple[bytes, bytes]]:
+    """Header pairs of bytes, checked as ``headers`` checks them, none dropped: a trailer
+    section's, which the server does not act on (the caller refuses the fields it may not
+    carry, ``transfer-encoding`` among them)."""
+    return headers(value, message_type, name, clause, owned=frozenset())[0]
+
+
 _CHECKERS: dict[str, Checker] = {
     "headers": headers,
     "bytes-iterable": _bytes_iterable,
     "file": _file,
 }
+# Keys whose checker is not their type's: (message type, key name) -> checker.
+_KEY_CHECKERS: dict[tuple[str, str], Checker] = {("http.response.trailers", "headers"): _fields}
 
 
 def read(message: Mapping[str, Any], shape: Shape) -> tuple[Any, ...]:
@@ -271,7 +280,7 @@ def _compile(message: Message) -> Shape:
         if structured:
             if len(key.type) != 1:
                 raise ValueError(f"{message.type}: {key.name!r} mixes {key.type}")
-            checker = _CHECKERS[structured[0]]
+            checker = _KEY_CHECKERS.get((message.type, key.name), _CHECKERS[structured[0]])
             python_types: tuple[type, ...] = ()
         else:
             try:

@@ -25,6 +25,12 @@ A write that fails (the peer reset the connection) closes the transport at once 
 anything else would never see that turn, so ``send()`` checks the transport first and tells
 the core the client has gone: the next ``send()`` raises ``ClientDisconnected``.
 
+A file body (``OpenFile``, then ``SendFile``) is answered inside the ``send()`` that caused it
+(``_AppRun.send_file``): the file goes out with ``loop.sendfile`` where the transport can hand
+it to ``os.sendfile`` (plain sockets on asyncio's own loop), else in reads of
+``FILE_CHUNK_BYTES`` written under the same ``pause_writing`` rule as any body; ``send()``
+returns once the last byte has gone to the socket.
+
 The selectors driver (``selectors_driver.py``) has the same sections in the same order.
 """
 
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from asyncio.selector_events import BaseSelectorEventLoop
@@ -39,18 +46,21 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, cast
 
 from ..config import ASGIApp
-from ..core import Cycle, ProtocolSettings, ServerProtocol
+from ..core import ClientDisconnected, Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
+    OpenFile,
     PauseReading,
     ResumeReading,
     SendEOF,
+    SendFile,
     StartApp,
     WakeApp,
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app, settle_allocator
+from .files import FILE_CHUNK_BYTES, FileBody, file_ended_early
 from .sockets import (
     ACCEPT_BACKOFF_S,
     ACCEPT_RESOURCE_ERRORS,
@@ -243,8 +253,10 @@ class _Connection(asyncio.BufferedProtocol):
         "core",
         "driver",
         "eager_limit",
+        "file_event",
         "loop",
         "lost",
+        "native_sendfile",
         "peer",
         "runs",
         "timer",
@@ -271,6 +283,12 @@ class _Connection(asyncio.BufferedProtocol):
         self.eager_limit = (
             EAGER_SENDS_BEFORE_YIELD if driver.tls is None else EAGER_SENDS_BEFORE_YIELD_TLS
         )
+        self.file_event: OpenFile | SendFile | None = None
+        # loop.sendfile hands the file to os.sendfile only from asyncio's own plain socket
+        # transports. Under TLS it would copy through a protocol of its own put in place of
+        # this one (reads in executor threads, 16 KiB at a time), and uvloop has no
+        # loop.sendfile at all: both copy in _copy_file instead.
+        self.native_sendfile = driver._make_transport is not None and hasattr(os, "sendfile")
 
     # network side
 
@@ -390,6 +408,9 @@ class _Connection(asyncio.BufferedProtocol):
                 self._send_eof()
             elif kind is CloseConnection:
                 self.transport.close()
+            elif kind is OpenFile or kind is SendFile:
+                # Only a file message makes these, and its send() acts on them (send_file).
+                self.file_event = event  # type: ignore[assignment]
             else:
                 self.driver.report(event)
         deadline = core.next_deadline()
@@ -446,6 +467,74 @@ class _Connection(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
 
+    # file bodies
+
+    def take_file_event(self) -> OpenFile | SendFile | None:
+        event, self.file_event = self.file_event, None
+        return event
+
+    async def write_file(self, send: SendFile, body: FileBody) -> None:
+        """Write ``send.count`` bytes of ``send.fd`` from ``send.offset``, counting them in
+        ``body.sent``. Raises ``ClientDisconnected`` when the client has gone, having told the
+        core."""
+        self.check_transport()
+        if self.lost:
+            raise ClientDisconnected("the client disconnected")
+        if not self.native_sendfile:
+            await self._copy_file(send, body)
+            return
+        with open(send.fd, "rb", buffering=0, closefd=False) as file:
+            try:
+                body.sent = await self.loop.sendfile(
+                    self.transport, file, send.offset, send.count, fallback=False
+                )
+            except asyncio.SendfileNotAvailableError:
+                # The first os.sendfile failed before a byte went (the socket was reset): the
+                # copy meets the same failure through the transport, and reports it.
+                await self._copy_file(send, body)
+                return
+            except OSError as exc:  # a reset mid-file: asyncio leaves the transport open
+                # asyncio moved the position past what went: that is what was sent.
+                body.sent = os.lseek(send.fd, 0, os.SEEK_CUR) - send.offset
+                self._lose_connection()
+                raise ClientDisconnected("the client disconnected") from exc
+        if body.sent < send.count:
+            self._lose_connection()
+            raise file_ended_early(send.fd, send.count - body.sent)
+
+    async def _copy_file(self, send: SendFile, body: FileBody) -> None:
+        """The file through memory, a chunk at a time: after each, wait while writing is
+        paused, else give the loop a turn (the other connections; a failed TLS write closes its
+        transport only on the next turn)."""
+        fd = send.fd
+        offset = send.offset
+        end = offset + send.count
+        while offset < end:
+            self.check_transport()
+            if self.lost:
+                raise ClientDisconnected("the client disconnected")
+            chunk = os.pread(fd, min(end - offset, FILE_CHUNK_BYTES), offset)
+            if not chunk:
+                self._lose_connection()
+                raise file_ended_early(fd, end - offset)
+            self.transport.write(chunk)
+            offset += len(chunk)
+            body.sent += len(chunk)
+            if self.write_paused:
+                await self.wait_writable()
+            else:
+                await asyncio.sleep(0)
+        if self.lost:
+            raise ClientDisconnected("the client disconnected")
+
+    def _lose_connection(self) -> None:
+        """A file transfer failed: the connection cannot carry the rest of the response."""
+        if not self.lost:
+            self.lost = True
+            self.core.receive_eof(time.time())
+            self._flush()
+        self.transport.abort()
+
 
 # ---------------------------------------------------------------------- one app call
 
@@ -486,6 +575,9 @@ class _AppRun:
         connection.check_transport()
         connection.core.message_from_app(self.cycle, message, time.time())
         wrote = connection._flush()
+        if connection.file_event is not None:
+            await self.send_file()
+            wrote = False  # the transfer gave the loop its turns
         if connection.write_paused and not connection.lost:
             self.eager_sends = 0
             await connection.wait_writable()
@@ -494,3 +586,31 @@ class _AppRun:
             if self.eager_sends >= connection.eager_limit:
                 self.eager_sends = 0
                 await asyncio.sleep(0)
+
+    async def send_file(self) -> None:
+        """Answer the ``OpenFile`` a file message made: resolve the file, let the core write
+        the head, write the file (``SendFile``), tell the core it went."""
+        connection = self.connection
+        core = connection.core
+        event = connection.take_file_event()
+        assert isinstance(event, OpenFile)
+        try:
+            body = FileBody.open(event)
+        except Exception as exc:
+            core.file_failed(event.cycle, exc, time.time())
+            connection._flush()
+            raise
+        try:
+            try:
+                core.file_opened(event.cycle, body.fd, body.offset, body.count, time.time())
+            finally:
+                connection._flush()  # the head, or what the core did about a refused file
+            send = connection.take_file_event()
+            if send is None:  # nothing to write: HEAD, 204, 304, an empty file
+                return
+            assert isinstance(send, SendFile)
+            await connection.write_file(send, body)
+            core.file_sent(send.cycle, time.time())
+            connection._flush()
+        finally:
+            body.close()

@@ -30,6 +30,13 @@ a per-connection buffer; above its high-water mark the core hears "writing pause
 that reads slowly slows the app down. The core's ``PauseReading``/``ResumeReading`` take the
 socket out of, and back into, the read set.
 
+A file body (``OpenFile``, then ``SendFile``) is answered on the I/O thread inside the
+``send()`` that caused it (``_send_file``): the file is a segment of the write queue, after the
+bytes queued before it. On writability it goes out with ``os.sendfile``; under TLS it is read
+``FILE_CHUNK_BYTES`` at a time into the byte queue (the only way through the encryption), and
+the next chunk is read only once that one has gone. The app's ``send()`` is answered when the
+last byte has gone to the socket.
+
 Timers live in one heap of ``(deadline, seq, owner)`` entries. An owner (a connection, or a
 listener resting after ``EMFILE``) keeps its own ``timer_at``; an entry whose deadline is not
 its owner's ``timer_at`` is stale and skipped, and the heap is rebuilt without stale entries
@@ -46,6 +53,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import socket
 import ssl
@@ -56,18 +64,21 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..config import ASGIApp
-from ..core import Cycle, ProtocolSettings, ServerProtocol
+from ..core import ClientDisconnected, Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
+    OpenFile,
     PauseReading,
     ResumeReading,
     SendEOF,
+    SendFile,
     StartApp,
     WakeApp,
 )
 from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
 from . import call_app, settle_allocator
+from .files import FILE_CHUNK_BYTES, FileBody, file_ended_early
 from .sockets import (
     ACCEPT_BACKOFF_S,
     ACCEPT_RESOURCE_ERRORS,
@@ -81,6 +92,10 @@ error_log = logging.getLogger("sansio_asgi.error")
 
 # The heap is rebuilt when it holds more than this many entries beyond twice the live owners.
 TIMER_HEAP_SLACK = 64
+
+# Under TLS a file goes out a chunk at a time through memory; a client that takes them as fast
+# as they come gets this many per readiness event, then the other sockets have a turn.
+FILE_CHUNKS_PER_TURN = 16
 
 
 # ---------------------------------------------------------------------- the driver
@@ -370,6 +385,7 @@ class _Connection:
     __slots__ = (
         "core",
         "driver",
+        "file_event",
         "handshaking",
         "interest",
         "lost",
@@ -377,6 +393,7 @@ class _Connection:
         "peer",
         "reading",
         "runs",
+        "sending",
         "sock",
         "timer_at",
         "trace",
@@ -392,6 +409,8 @@ class _Connection:
         set_nodelay(sock)
         self.runs: dict[Cycle, _AppRun] = {}
         self.out = bytearray()
+        self.sending: _FileSegment | None = None  # a file, written after ``out``
+        self.file_event: OpenFile | SendFile | None = None
         self.reading = True
         self.lost = False
         self.want_eof = False
@@ -481,16 +500,31 @@ class _Connection:
         self._flush()
 
     def _write_some(self) -> None:
-        if self.out:
-            try:
-                sent = self.sock.send(self.out)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                sent = 0  # the socket is full: wait until it is writable again
-            except OSError:
-                self._connection_lost()
+        for _ in range(FILE_CHUNKS_PER_TURN):
+            if self.out:
+                try:
+                    sent = self.sock.send(self.out)
+                except (
+                    BlockingIOError,
+                    InterruptedError,
+                    ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError,
+                ):
+                    sent = 0  # the socket is full: wait until it is writable again
+                except OSError:
+                    self._connection_lost()
+                    return
+                del self.out[:sent]
+                if self.out:
+                    break
+            if self.sending is None:
+                break
+            self._write_file()
+            if self.lost:
                 return
-            del self.out[:sent]
-        if not self.out:
+            if not self.out and self.sending is not None:
+                break  # os.sendfile filled the socket
+        if not self.out and self.sending is None:
             if self.want_close:
                 self._close_socket()
                 return
@@ -533,6 +567,7 @@ class _Connection:
     def _close_socket(self) -> None:
         if self.trace:
             trace_event(self.peer, "connection lost")
+        self._drop_file(ClientDisconnected("the client disconnected"))
         self.lost = True
         if self.interest:
             self.driver.selector.unregister(self.sock)
@@ -548,7 +583,7 @@ class _Connection:
         if self.lost:
             return
         events = selectors.EVENT_READ if self.reading else 0
-        if self.out:
+        if self.out or self.sending is not None:
             events |= selectors.EVENT_WRITE
         self._set_interest(events)
 
@@ -584,7 +619,10 @@ class _Connection:
         if data and not self.lost:
             if self.trace:
                 trace_data(self.peer, ">", data)
-            self.out += data
+            if self.sending is None:
+                self.out += data
+            else:  # after the file
+                self.sending.after += data
         woken: list[_AppRun] = []
         for event in core.events_received():
             kind = type(event)
@@ -602,8 +640,15 @@ class _Connection:
                 self.want_eof = True
             elif kind is CloseConnection:
                 self.want_close = True
+            elif kind is OpenFile or kind is SendFile:
+                # Only a file message makes these, and its _send acts on them (_send_file).
+                self.file_event = event  # type: ignore[assignment]
             else:
                 self.driver.report(event)
+        if (self.want_close or self.want_eof) and self.sending is not None:
+            # The core gave up on the response (the client closed its side, a timeout): the
+            # rest of the file has nowhere to go.
+            self._drop_file(ClientDisconnected("the client disconnected"))
         if not self.lost:
             if self.out or self.want_close or self.want_eof:
                 self._write_some()
@@ -673,6 +718,13 @@ class _Connection:
             self.driver.call_in_app(_reject, future, exc)
             return
         self._flush()
+        if self.file_event is not None:
+            self._send_file(future)
+            return
+        self._answer(future)
+
+    def _answer(self, future: asyncio.Future[None]) -> None:
+        """Let a ``send()`` return, or wait until writing resumes."""
         if self.write_paused and not self.lost:
             self.write_waiters.append(future)
         else:
@@ -682,6 +734,99 @@ class _Connection:
         waiters, self.write_waiters = self.write_waiters, []
         for waiter in waiters:
             self.driver.call_in_app(_resolve, waiter, None)
+
+    # file bodies
+
+    def _send_file(self, future: asyncio.Future[None]) -> None:
+        """Answer the ``OpenFile`` a file message made: resolve the file, let the core write
+        the head, queue the file (``SendFile``); ``_file_written`` tells the core it went."""
+        core = self.core
+        event, self.file_event = self.file_event, None
+        assert isinstance(event, OpenFile)
+        try:
+            body = FileBody.open(event)
+        except Exception as exc:
+            core.file_failed(event.cycle, exc, time.time())
+            self._flush()
+            self.driver.call_in_app(_reject, future, exc)
+            return
+        try:
+            core.file_opened(event.cycle, body.fd, body.offset, body.count, time.time())
+        except Exception as exc:
+            body.close()
+            self._flush()
+            self.driver.call_in_app(_reject, future, exc)
+            return
+        self._flush()  # the head
+        send, self.file_event = self.file_event, None
+        if send is None or self.lost:  # nothing to write (HEAD, 204, 304, an empty file)
+            body.close()
+            if self.lost:
+                self.driver.call_in_app(_reject, future, ClientDisconnected("the client left"))
+            else:
+                self._answer(future)
+            return
+        assert isinstance(send, SendFile)
+        self.sending = _FileSegment(send, body, future)
+        self._write_some()
+
+    def _write_file(self) -> None:
+        """Write some of the file, the byte queue being empty: ``os.sendfile`` to a plain
+        socket; under TLS, the next chunk into the byte queue."""
+        segment = self.sending
+        assert segment is not None
+        body = segment.body
+        remaining = segment.send.count - body.sent
+        offset = segment.send.offset + body.sent
+        try:
+            if isinstance(self.sock, ssl.SSLSocket):
+                chunk = os.pread(body.fd, min(remaining, FILE_CHUNK_BYTES), offset)
+                sent = len(chunk)
+                self.out += chunk
+            else:
+                sent = os.sendfile(self.sock.fileno(), body.fd, offset, remaining)
+        except (BlockingIOError, InterruptedError):
+            return  # the socket is full: wait until it is writable again
+        except OSError:
+            self._connection_lost()
+            return
+        if sent == 0:  # the file ended before its count
+            self._drop_file(file_ended_early(body.fd, remaining))
+            self._connection_lost()
+            return
+        body.sent += sent
+        if body.sent == segment.send.count:
+            self._file_written()
+
+    def _file_written(self) -> None:
+        segment = self.sending
+        assert segment is not None
+        self.sending = None
+        segment.body.close()
+        self.out += segment.after
+        self.core.file_sent(segment.send.cycle, time.time())
+        self._flush()
+        self._answer(segment.waiter)
+
+    def _drop_file(self, exc: BaseException) -> None:
+        """The file will not be written: close it and let its ``send()`` raise ``exc``."""
+        segment, self.sending = self.sending, None
+        if segment is not None:
+            segment.body.close()
+            self.driver.call_in_app(_reject, segment.waiter, exc)
+
+
+class _FileSegment:
+    """A file in the write queue: ``send`` says which bytes; ``after`` holds what the core
+    queued meanwhile, written once the file has gone."""
+
+    __slots__ = ("after", "body", "send", "waiter")
+
+    def __init__(self, send: SendFile, body: FileBody, waiter: asyncio.Future[None]) -> None:
+        self.send = send
+        self.body = body
+        self.waiter = waiter
+        self.after = bytearray()
 
 
 # ---------------------------------------------------------------------- one app call

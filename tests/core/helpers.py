@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import h11
 
 from sansio_asgi.core import HTTPCycle, ProtocolSettings, ServerProtocol
-from sansio_asgi.core.events import Event, StartApp
+from sansio_asgi.core.events import Event, OpenFile, SendFile, StartApp
 
 CLIENT = ("127.0.0.1", 50000)
 SERVER = ("127.0.0.1", 8000)
@@ -41,6 +41,12 @@ class Harness:
             self.settings, client=CLIENT, server=SERVER, scheme=scheme, now=now
         )
         self.sent = b""  # every byte ever drained from data_to_send()
+        # Files the harness "opens" for OpenFile, as a driver would (path -> bytes), and the
+        # descriptors it handed out (fd -> bytes). ``answer_files`` False leaves OpenFile and
+        # SendFile to the test.
+        self.files: dict[str, bytes] = {}
+        self.answer_files = True
+        self._fds: dict[int, bytes] = {}
         self.events: list[Event] = []  # every event ever drained
         self._sent_mark = 0
         self._events_mark = 0
@@ -49,7 +55,42 @@ class Harness:
 
     def _drain(self) -> None:
         self.sent += self.protocol.data_to_send()
-        self.events.extend(self.protocol.events_received())
+        events = self.protocol.events_received()
+        self.events.extend(events)
+        if self.answer_files:
+            for event in events:
+                if isinstance(event, OpenFile):
+                    self._open_file(event)
+                elif isinstance(event, SendFile):
+                    self.sent += self._fds[event.fd][event.offset : event.offset + event.count]
+                    self.protocol.file_sent(event.cycle, self.now)
+                    self._drain()
+
+    def _open_file(self, event: OpenFile) -> None:
+        """Answer OpenFile as a driver would, from ``files`` or a ``FakeFile``."""
+        if event.path is not None:
+            if event.path not in self.files:
+                exc = FileNotFoundError(2, "No such file or directory", event.path)
+                self.protocol.file_failed(event.cycle, exc, self.now)
+                raise exc
+            data = self.files[event.path]
+            offset, count = 0, len(data)
+        else:
+            file = event.file
+            assert isinstance(file, FakeFile)
+            data = file.data
+            offset = file.position if event.offset is None else event.offset
+            count = max(len(data) - offset, 0)
+            if event.count is not None:
+                count = min(count, event.count)
+            if event.offset is None:
+                file.position = offset + count
+        fd = 1000 + len(self._fds)
+        self._fds[fd] = data
+        try:
+            self.protocol.file_opened(event.cycle, fd, offset, count, self.now)
+        finally:
+            self._drain()
 
     def _now(self, now: float | None) -> float:
         if now is not None:
@@ -157,6 +198,17 @@ class Harness:
         return self.start_apps()[index].scope
 
 
+class FakeFile:
+    """A file object for zerocopysend: its bytes and a position, as the harness reads them."""
+
+    def __init__(self, data: bytes, position: int = 0) -> None:
+        self.data = data
+        self.position = position
+
+    def fileno(self) -> int:
+        return 99
+
+
 @dataclass
 class Response:
     status: int
@@ -164,6 +216,7 @@ class Response:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     informational: list[int] = field(default_factory=list)
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def get_all(self, name: bytes) -> list[bytes]:
         return [value for key, value in self.headers if key == name.lower()]
@@ -199,6 +252,7 @@ def parse_responses(
         informational: list[int] = []
         head: h11.Response | None = None
         body = b""
+        trailers: list[tuple[bytes, bytes]] = []
         while True:
             event = client.next_event()
             if isinstance(event, h11.InformationalResponse):
@@ -208,6 +262,7 @@ def parse_responses(
             elif isinstance(event, h11.Data):
                 body += bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
+                trailers = [(bytes(k), bytes(v)) for k, v in event.headers]
                 break
             else:
                 raise AssertionError(f"incomplete response: h11 client says {event!r}")
@@ -219,6 +274,7 @@ def parse_responses(
                 headers=[(bytes(k), bytes(v)) for k, v in head.headers],
                 body=body,
                 informational=informational,
+                trailers=trailers,
             )
         )
         if client.their_state is h11.MUST_CLOSE:

@@ -1063,11 +1063,6 @@ APP_MISTAKES = {
         {"type": "http.response.body", "more_body": 1},
         ["http.response.body", "ASGI HTTP spec"],
     ),
-    "trailers-unsupported": (
-        [],
-        {**START, "trailers": True},
-        ["http.response.start", "trailers"],
-    ),
     "non-dict": ([], ["http.response.start", 200], ["dict", "ASGI spec"]),
     "none": ([], None, ["dict", "ASGI spec"]),
     "missing-type": ([], {"status": 200}, ["type", "ASGI spec"]),

@@ -25,7 +25,7 @@ from sansio_asgi.core import lifespan as core_lifespan
 from sansio_asgi.core.handler import Phase
 from sansio_asgi.core.schema import NO_DEFAULT, RECEIVE, SEND, SPEC, Machine, Transition
 
-from .helpers import Harness, request
+from .helpers import FakeFile, Harness, request
 from .ws_helpers import accept, handshake, open_harness
 
 # ---------------------------------------------------------------- the data itself
@@ -208,7 +208,9 @@ def test_a_complete_valid_message_reads_back_its_values(kind: str) -> None:
     message = valid_message(kind)
     values = validate.read(message, validate.SHAPES[kind])
     for key, value in zip(SPEC.messages[kind].keys[1:], values, strict=True):
-        if key.type == ("headers",):
+        if key.type == ("headers",) and kind == "http.response.trailers":
+            assert value == list(message[key.name])  # a trailer section: the fields, whole
+        elif key.type == ("headers",):
             assert value == (list(message[key.name]), False, False)
         elif key.type == ("bytes-iterable",):
             assert value == list(message[key.name])
@@ -357,15 +359,21 @@ def reachable(machine: Machine, offered: Iterable[str] | None) -> dict[str, list
     return paths
 
 
-# Values for the keys rules keep only as text (exactly one of bytes and text).
-MESSAGE_BASES: dict[str, dict[str, Any]] = {"websocket.send": {"text": "hi"}}
+# Values for the keys rules keep only as text (exactly one of bytes and text; an absolute
+# path), and files the harness can send.
+FILE_PATH = "/srv/file.txt"
+MESSAGE_BASES: dict[str, dict[str, Any]] = {
+    "websocket.send": {"text": "hi"},
+    "http.response.pathsend": {"path": FILE_PATH},
+    "http.response.zerocopysend": {"file": FakeFile(b"file bytes")},
+}
 
 
 def build(kind: str, when: Mapping[str, object]) -> dict[str, Any]:
     """A valid message of ``kind``: its required keys, then ``when``."""
     message: dict[str, Any] = {"type": kind, **MESSAGE_BASES.get(kind, {})}
     for key in SPEC.messages[kind].keys[1:]:
-        if key.required:
+        if key.required and key.name not in message:
             message[key.name] = SAMPLES[key.type[0]]
     message.update(when)
     return message
@@ -407,35 +415,43 @@ def transition_for(
 
 HTTP_SEND = SPEC.ordering["http.send"]
 # The data's states as the core's response states.
-HTTP_STATES = {
-    "start": core_cycle.ResponseState.NOT_STARTED,
-    "headers_held": core_cycle.ResponseState.STARTED,
-    "body": core_cycle.ResponseState.STREAMING,
-    "done": core_cycle.ResponseState.DONE,
-}
+HTTP_STATES = {name: state for state, name in core_cycle.SPEC_STATES.items()}
 
 
-def http_cycle() -> tuple[Harness, core_cycle.HTTPCycle]:
+def http_cycle(version: str = "1.1") -> tuple[Harness, core_cycle.HTTPCycle]:
     h = Harness()
-    h.feed(request())
+    h.files[FILE_PATH] = b"file bytes"
+    h.feed(request(version=version))
     return h, h.cycle()
 
 
-def test_the_core_reaches_exactly_the_http_send_states_without_extensions() -> None:
+def test_the_core_reaches_exactly_the_http_send_states() -> None:
     _, cycle = http_cycle()
     offered = list(cycle.scope["extensions"])
     assert set(reachable(HTTP_SEND, offered)) == set(HTTP_STATES)
+    assert set(HTTP_STATES) == set(HTTP_SEND.states)
     assert set(HTTP_STATES.values()) == set(core_cycle.RESPONSE_STATES)
-    assert list(core_cycle.HTTP_SEND_TYPES) == list(HTTP_SEND.message_types(offered))
+    expected = HTTP_SEND.message_types(offered)
+    assert list(core_cycle.http_send_types(cycle.offered)) == list(expected)
+    assert list(core_cycle.HTTP_SEND_TYPES) == list(HTTP_SEND.message_types())
 
 
+def test_an_http_10_request_reaches_the_states_without_trailers() -> None:
+    _, cycle = http_cycle("1.0")
+    offered = list(cycle.scope["extensions"])
+    assert set(reachable(HTTP_SEND, offered)) == {"start", "headers_held", "body", "done"}
+
+
+HTTP_OFFERED = list(http_cycle()[1].scope["extensions"])
 HTTP_TRIALS = [
     (state, message)
-    for state in reachable(HTTP_SEND, ())
+    for state in reachable(HTTP_SEND, HTTP_OFFERED)
     for message, _ in trials(HTTP_SEND, state, "http")
 ]
 HTTP_TRIAL_IDS = [
-    label for state in reachable(HTTP_SEND, ()) for _, label in trials(HTTP_SEND, state, "http")
+    label
+    for state in reachable(HTTP_SEND, HTTP_OFFERED)
+    for _, label in trials(HTTP_SEND, state, "http")
 ]
 
 

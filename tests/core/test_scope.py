@@ -37,7 +37,12 @@ def test_whole_scope_of_a_simple_request() -> None:
         "headers": [(b"host", b"example.com"), (b"user-agent", b"t")],
         "client": CLIENT,
         "server": SERVER,
-        "extensions": {},
+        "extensions": {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        },
     }
     assert "state" not in scope
     assert type(scope["raw_path"]) is bytes and type(scope["query_string"]) is bytes
@@ -199,8 +204,14 @@ def test_client_and_server() -> None:
     assert scope["server"] == ("127.0.0.1", 8000)
 
 
-def test_extensions_empty() -> None:
-    assert scope_of(request())["extensions"] == {}
+def test_extensions_are_the_response_extensions_only() -> None:
+    # tests/core/test_extensions.py covers what each HTTP version and setting offers.
+    assert set(scope_of(request())["extensions"]) == {
+        "http.response.pathsend",
+        "http.response.zerocopysend",
+        "http.response.trailers",
+        "http.response.early_hint",
+    }
 
 
 def test_state_absent_when_unsupported() -> None:
@@ -231,12 +242,14 @@ def test_scopes_do_not_share_mutable_parts() -> None:
     first = h.scope()
     first["asgi"]["version"] = "2.0"
     first["extensions"]["x"] = {}
+    first["extensions"]["http.response.pathsend"]["y"] = 1
     first["headers"].append((b"x", b"y"))
     h.respond(h.cycle())
     h.feed(request())
     second = h.scope()
     assert second["asgi"] == {"version": "3.0", "spec_version": "2.5"}
-    assert second["extensions"] == {}
+    assert "x" not in second["extensions"]
+    assert second["extensions"]["http.response.pathsend"] == {}
     assert second["headers"] == [(b"host", b"example.com")]
 
 

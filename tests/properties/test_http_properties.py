@@ -393,6 +393,12 @@ TO_STATE: dict[str, list[dict[str, Any]]] = {
     "started": [START],
     "streaming": [START, {"type": "http.response.body", "body": b"a", "more_body": True}],
     "done": [START, {"type": "http.response.body", "body": b"a", "more_body": False}],
+    "started-trailers": [{**START, "trailers": True}],
+    "streaming-trailers": [
+        {**START, "trailers": True},
+        {"type": "http.response.body", "body": b"a", "more_body": True},
+    ],
+    "trailers": [{**START, "trailers": True}, {"type": "http.response.body", "body": b"a"}],
 }
 
 anything = st.recursive(
@@ -472,6 +478,8 @@ ACCEPTED = {
     ("started", "http.response.body"),
     ("streaming", "http.response.body"),
     ("done", "http.response.body"),  # ignored: ASGI HTTP spec, Response Body
+    ("started-trailers", "http.response.body"),
+    ("streaming-trailers", "http.response.body"),
 }
 MINIMAL: dict[str, dict[str, Any]] = {
     "http.response.start": START,

@@ -15,6 +15,10 @@ The oracle applies only what the ASGI spec and RFC 9110 ask of any server on top
   and §15.4.5 (304: "it cannot contain content or trailers"): the oracle sends no body data
   for those, where the core drops what the app sends.
 * The reason phrase is the status's IANA phrase (h11 would write none).
+* ASGI extensions, HTTP Trailers: an app that announced trailers sends them after the last
+  body; the server sends them "only ... in case the client has sent the TE: trailers header",
+  and only a chunked body can carry them (RFC 9112 §7.1.2), so the oracle passes them to
+  h11's ``EndOfMessage(headers=...)`` only then.
 
 Server and date headers are off so that the bytes are comparable.
 """
@@ -49,6 +53,9 @@ NAMES = [
     b"host",
 ]
 
+# Trailer fields an app may send (RFC 9110 §6.5.1 keeps others out of trailers).
+TRAILER_NAMES = [b"x-checksum", b"grpc-status", b"grpc-message", b"server-timing"]
+
 # Header names the app may not send, and values with bytes RFC 9110 §5.5 does not allow
 # where they are ("field-value = *field-content", which starts and ends with a visible
 # character, and never contains CR, LF or NUL).
@@ -75,9 +82,14 @@ class Exchange:
     status: int
     headers: list[tuple[bytes, bytes]]
     parts: list[bytes]  # the body of each http.response.body message; the last ends it
+    # The http.response.trailers fields, each message's; None: no trailers announced.
+    trailers: list[list[tuple[bytes, bytes]]] | None = None
+    te_trailers: bool = False  # the request says "TE: trailers"
 
     def wire(self) -> bytes:
         headers = [("Host", "example.com")]
+        if self.te_trailers:
+            headers.append(("TE", "trailers"))
         if self.method == "POST":
             headers.append(("Content-Length", str(len(self.request_body))))
         if self.close:
@@ -141,6 +153,10 @@ def exchanges(draw: st.DrawFn) -> Exchange:
     elif invalid == "conflicting-length":
         headers += [(b"content-length", b"%d" % body_length), (b"content-length", b"9999")]
     headers = draw(st.permutations(headers))
+    trailers = None
+    if version == "1.1" and draw(st.booleans()):
+        field = st.tuples(st.sampled_from(TRAILER_NAMES).flatmap(cased), values())
+        trailers = draw(st.lists(st.lists(field, max_size=3), min_size=1, max_size=3))
     return Exchange(
         method=method,
         version=version,
@@ -149,6 +165,8 @@ def exchanges(draw: st.DrawFn) -> Exchange:
         status=status,
         headers=headers,
         parts=parts,
+        trailers=trailers,
+        te_trailers=draw(st.booleans()),
     )
 
 
@@ -183,9 +201,17 @@ def through_core(h: Harness, exchange: Exchange) -> tuple[bytes, bool, bool]:
     messages = h.read_request(cycle)
     assert b"".join(m["body"] for m in messages) == exchange.request_body
     try:
-        h.start(cycle, exchange.status, exchange.headers)
+        start = {"type": "http.response.start", "status": exchange.status}
+        start["headers"] = exchange.headers
+        if exchange.trailers is not None:
+            start["trailers"] = True
+        h.message_from_app(cycle, start)
         for i, part in enumerate(exchange.parts):
             h.body(cycle, part, more_body=i < len(exchange.parts) - 1)
+        for i, fields in enumerate(exchange.trailers or ()):
+            more = i < len(exchange.trailers or ()) - 1
+            trailers = {"type": "http.response.trailers", "headers": fields}
+            h.message_from_app(cycle, {**trailers, "more_trailers": more})
     except ASGIProtocolError:
         return h.take_sent(), True, False
     closing = any(isinstance(e, (SendEOF, CloseConnection)) for e in h.take_events())
@@ -210,11 +236,17 @@ def through_h11(conn: h11.Connection, exchange: Exchange) -> tuple[bytes, bool, 
     out = b""
     try:
         reason = HTTPStatus(exchange.status).phrase.encode("ascii")
-        out += conn.send(h11.Response(status_code=exchange.status, headers=headers, reason=reason))
+        head = conn.send(h11.Response(status_code=exchange.status, headers=headers, reason=reason))
+        out += head
         for part in exchange.parts:
             if part and not no_content:
                 out += conn.send(h11.Data(data=part))
-        out += conn.send(h11.EndOfMessage())
+        chunked = not no_content and b"\r\nTransfer-Encoding: chunked\r\n" in head
+        trailers = [f for fields in exchange.trailers or () for f in fields]
+        if exchange.te_trailers and chunked:
+            out += conn.send(h11.EndOfMessage(headers=trailers))
+        else:
+            out += conn.send(h11.EndOfMessage())
     except h11.LocalProtocolError:
         return out, True, False
     return out, False, conn.our_state is h11.DONE
