@@ -48,6 +48,7 @@ GROUPS = {
     "http11": "HTTP/1.1 framing and error handling (RFC 9112, RFC 9110)",
     "asgi-http": "ASGI HTTP semantics (scope, messages, errors, disconnect)",
     "websocket": "WebSocket (RFC 6455 and the ASGI WebSocket spec)",
+    "extensions": "ASGI extensions on HTTP/1.1 (pathsend, zerocopysend, trailers, early hints)",
     "lifespan": "Lifespan (ASGI lifespan spec)",
     "shutdown": "Graceful shutdown",
     "httplint": "httplint on every response the probes received",

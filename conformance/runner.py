@@ -29,8 +29,16 @@ from .framework import (
 )
 from .server import ServerError, ServerProcess
 
-CHECK_MODULES = ("http11", "asgi_http", "websocket", "lifespan", "shutdown", "judges")
-SHARED_GROUPS = ("http11", "asgi-http", "websocket", "httplint", "autobahn")
+CHECK_MODULES = (
+    "http11",
+    "asgi_http",
+    "websocket",
+    "extensions",
+    "lifespan",
+    "shutdown",
+    "judges",
+)
+SHARED_GROUPS = ("http11", "asgi-http", "websocket", "extensions", "httplint", "autobahn")
 OWN_SERVER_GROUPS = ("lifespan", "shutdown")
 PROBE_APP = "conformance.probes:app"
 

@@ -3,7 +3,8 @@
 ``python tests/naive_server.py MODULE:APP PORT``. It reads one request per connection, hands
 the app a scope with wrong types (a str query string, str header names), never checks Host,
 writes the response head without Date exactly as the app gave it, and closes after one
-response, so pipelined requests go unanswered. It has no lifespan and no WebSocket.
+response, so pipelined requests go unanswered. It offers extensions it does not support, and
+debug, which no server should. It has no lifespan and no WebSocket.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ async def handle(app: Any, reader: asyncio.StreamReader, writer: asyncio.StreamW
         "path": path,
         "query_string": query,
         "headers": [[name.lower(), value.strip().encode("latin-1")] for name, value in headers],
+        # Offered but not supported: send() drops every message but start and body.
+        "extensions": {
+            "http.response.pathsend": {},
+            "http.response.trailers": {},
+            "http.response.debug": {},
+        },
     }
     received = False
 
