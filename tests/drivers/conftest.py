@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from sansio_asgi import Config, Server
 from sansio_asgi.drivers.sockets import bind_socket
@@ -136,3 +139,31 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
             rest += chunk
         return head, rest
     return head, rest
+
+
+def reset(sock: socket.socket) -> None:
+    """Leave with an RST: with SO_LINGER on and a zero timeout, close() is TCP's ABORT call
+    (RFC 9293 §3.10.5, in the ESTABLISHED state: "Send a reset segment")."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read a response head; return it and the bytes that came after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path, Path]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    folder = tmp_path_factory.mktemp("tls")
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    return ca, folder / "cert.pem", folder / "key.pem"

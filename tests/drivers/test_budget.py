@@ -45,16 +45,6 @@ async def stream_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path, Path]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    folder = tmp_path_factory.mktemp("tls")
-    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
-    return ca, folder / "cert.pem", folder / "key.pem"
-
-
 def read_in_bursts(sock: socket.socket, total: int) -> int:
     """Read a whole chunked response 256 KiB at a time, pausing between bursts as a client
     busy with other work would; the socket's timeout fails a stalled download."""

@@ -27,7 +27,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +37,15 @@ import trustme
 
 from sansio_asgi.core import ClientDisconnected
 
-from .conftest import DEADLINE_S, Running, read_response, read_until_close, wait_for
+from .conftest import (
+    DEADLINE_S,
+    Running,
+    read_head,
+    read_response,
+    read_until_close,
+    reset,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -182,24 +189,6 @@ async def ws_waits(scope: Any, receive: Any, send: Any, probe: Probe) -> None:
 
 
 # ---------------------------------------------------------------------- the client's side
-
-
-def reset(sock: socket.socket) -> None:
-    """Leave with an RST: with SO_LINGER on and a zero timeout, close() is TCP's ABORT call
-    (RFC 9293 §3.10.5, in the ESTABLISHED state: "Send a reset segment")."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """Read a response head; return it and the bytes that came after it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
 
 
 def ws_handshake(sock: socket.socket) -> bytes:

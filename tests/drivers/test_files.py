@@ -11,7 +11,6 @@ import hashlib
 import os
 import socket
 import ssl
-import struct
 import threading
 import time
 import tracemalloc
@@ -28,7 +27,15 @@ from starlette.routing import Route
 
 from sansio_asgi.core import ClientDisconnected, ContentLengthMismatch
 
-from .conftest import DEADLINE_S, read_response, read_until_close, running_server, wait_for
+from .conftest import (
+    DEADLINE_S,
+    read_head,
+    read_response,
+    read_until_close,
+    reset,
+    running_server,
+    wait_for,
+)
 
 MiB = 1024 * 1024
 
@@ -44,16 +51,6 @@ def serve(request: pytest.FixtureRequest) -> Any:
         return running_server(app, driver=driver, loop=loop, **options)
 
     return start
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path, Path]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    folder = tmp_path_factory.mktemp("tls")
-    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
-    return ca, folder / "cert.pem", folder / "key.pem"
 
 
 def make_file(folder: Path, size: int, name: str = "data.bin") -> tuple[Path, bytes]:
@@ -78,23 +75,6 @@ def fds_open_on(path: Path) -> list[int]:
         except OSError:  # closed meanwhile, or listdir's own descriptor
             pass
     return found
-
-
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """A response head, and the bytes that came after it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
-
-
-def reset(sock: socket.socket) -> None:
-    """Leave with an RST (SO_LINGER on, zero timeout: close() is TCP's ABORT)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def pathsend_app(path: Path, outcome: list[Any], headers: list[Any] | None = None) -> Any:
