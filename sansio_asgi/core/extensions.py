@@ -23,6 +23,7 @@ here is the rest:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,11 +41,16 @@ _OFFERED_10 = (PATHSEND, ZEROCOPYSEND)
 _OFFERED_11 = (PATHSEND, ZEROCOPYSEND, TRAILERS)
 
 
-def offered(http_version: str, *, early_hints: bool) -> tuple[str, ...]:
-    """The response extensions a request of ``http_version`` may use."""
+@functools.cache
+def offered(http_version: str, *, early_hints: bool) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The response extensions a request of ``http_version`` may use: in the scope's order, and
+    as a set to check messages against (made once for every request alike)."""
+    names: tuple[str, ...]
     if http_version == "1.0":
-        return _OFFERED_10
-    return (*_OFFERED_11, EARLY_HINT) if early_hints else _OFFERED_11
+        names = _OFFERED_10
+    else:
+        names = (*_OFFERED_11, EARLY_HINT) if early_hints else _OFFERED_11
+    return names, frozenset(names)
 
 
 DEBUG_REFUSED = (

@@ -487,7 +487,6 @@ class HTTP11Handler(Handler):
         "_body_clock_restart",
         "_cycle",
         "_empty_line_bytes",
-        "_offered",
         "_on_upgrade",
         "_pending_cr",
         "_pipeline_waiting",
@@ -527,11 +526,6 @@ class HTTP11Handler(Handler):
         # Empty lines dropped while waiting for this request line; a CR that ended a read.
         self._empty_line_bytes = 0
         self._pending_cr = False
-        # The response extensions each HTTP version offers (``extensions.offered``).
-        self._offered: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
-        for version in ("1.0", "1.1"):
-            names = offered(version, early_hints=settings.early_hints)
-            self._offered[version] = (names, frozenset(names))
 
     # ------------------------------------------------------------------ network side
 
@@ -700,7 +694,7 @@ class HTTP11Handler(Handler):
             head, self._connection, settings, proxied=facts.proxied
         )
         cycle.scope_headers = cycle.scope["headers"]  # the log's request headers are the app's
-        names, cycle.offered = self._offered[head.http_version]
+        names, cycle.offered = offered(head.http_version, early_hints=settings.early_hints)
         extensions = cycle.scope["extensions"]
         for name in names:
             extensions[name] = {}

@@ -207,13 +207,7 @@ class SelectorsDriver:
 
     def _run_calls(self) -> None:
         """On the I/O thread: the app side's calls, in order."""
-        calls = self._calls
-        while calls:
-            function, args = calls.popleft()
-            try:
-                function(*args)
-            except Exception:  # one call's bug must not stop the others
-                error_log.exception("Error in the selectors driver")
+        _run_queued(self._calls)
 
     def _wake(self) -> None:
         # BlockingIOError: a wake-up byte is already waiting; OSError: the driver has closed.
@@ -242,13 +236,7 @@ class SelectorsDriver:
         # Cleared before the calls are taken: a call added from now on is either taken below
         # or posted again by the I/O thread's next _post_to_app.
         self._app_wake_pending = False
-        calls = self._app_calls
-        while calls:
-            function, args = calls.popleft()
-            try:
-                function(*args)
-            except Exception:  # one call's bug must not lose the others
-                error_log.exception("Error in the selectors driver")
+        _run_queued(self._app_calls)
 
     async def _call_and_wait(self, function: Callable[[], None]) -> None:
         if not self._running:
@@ -323,6 +311,16 @@ class SelectorsDriver:
     def _io_abort_all(self) -> None:
         for connection in list(self.connections):
             connection.abort()
+
+
+def _run_queued(calls: deque[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    """Run queued calls in order, until the queue is empty (calls queued meanwhile too)."""
+    while calls:
+        function, args = calls.popleft()
+        try:
+            function(*args)
+        except Exception:  # one call's bug must not stop the others
+            error_log.exception("Error in the selectors driver")
 
 
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:
