@@ -131,6 +131,11 @@ class ResponseWriter(Protocol):
         """The driver has written the bytes ``begin_file`` announced."""
         ...
 
+    def push(self, path: str, headers: Headers, now: float) -> None:
+        """Promise a pushed request for ``path`` (``http.response.push``): only a protocol
+        that offers the extension (HTTP/2) is ever asked."""
+        ...
+
     def write_error(
         self,
         status: int,
@@ -152,6 +157,8 @@ class CycleHandler(Protocol):
     ) -> None: ...
 
     def app_finished(self, cycle: Any, exc: BaseException | None, now: float) -> None: ...
+
+    def send_ready(self, cycle: Any) -> bool: ...
 
 
 class HTTPCycle:
@@ -386,6 +393,7 @@ EARLY_HINT = "early_hint"
 PATHSEND = "pathsend"
 ZEROCOPYSEND = "zerocopysend"
 DEBUG = "debug"
+PUSH = "push"
 
 Step = Callable[["ResponseSteps", HTTPCycle, Message, ResponseWriter, float], bool]
 
@@ -399,6 +407,7 @@ class ResponseSteps:
         "_read_body",
         "_read_early_hint",
         "_read_pathsend",
+        "_read_push",
         "_read_start",
         "_read_trailers",
         "_read_zerocopysend",
@@ -424,10 +433,12 @@ class ResponseSteps:
                 extensions_.PATHSEND: PATHSEND,
                 extensions_.ZEROCOPYSEND: ZEROCOPYSEND,
                 extensions_.DEBUG: DEBUG,
+                extensions_.PUSH: PUSH,
             }
             self._read_trailers = validate.reader(extensions_.TRAILERS, "headers", "more_trailers")
             self._read_early_hint = validate.reader(extensions_.EARLY_HINT, "links")
             self._read_pathsend = validate.reader(extensions_.PATHSEND, "path")
+            self._read_push = validate.reader(extensions_.PUSH, "path", "headers")
             self._read_zerocopysend = validate.reader(
                 extensions_.ZEROCOPYSEND, "file", "offset", "count", "more_body"
             )
@@ -516,6 +527,19 @@ class ResponseSteps:
             # RFC 8297 §2: a 103 precedes the final response; once the final head is on the
             # wire none can follow, and the spec lets a server ignore the message.
             writer.write_interim(103, fields, extensions_.EARLY_HINT)
+        return False
+
+    def push(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
+        path, (headers, _, _) = self._read_push(message)
+        if not path.startswith("/"):
+            raise validate.fail(
+                extensions_.PUSH,
+                f"'path' must be an absolute path starting with '/', got {path!r:.80}",
+                "ASGI extensions, HTTP/2 Server Push; RFC 9113 §8.3.1",
+            )
+        if cycle.gone:
+            raise ClientDisconnected("the client disconnected")
+        writer.push(path, headers, now)
         return False
 
     def pathsend(
@@ -621,6 +645,7 @@ RESPONSE_TABLE: dict[tuple[ResponseState, str], Step] = {
     (ResponseState.DONE, BODY): _STEPS.body_after_done,
     **{(state, ZEROCOPYSEND): _STEPS.zerocopysend for state in _HELD_OR_STREAMING},
     **{(state, EARLY_HINT): _STEPS.early_hint for state in _HELD_OR_STREAMING},
+    **{(state, PUSH): _STEPS.push for state in _HELD_OR_STREAMING},
     (ResponseState.STARTED, PATHSEND): _STEPS.pathsend,
     (ResponseState.STARTED_TRAILERS, PATHSEND): _STEPS.pathsend,
     (ResponseState.TRAILERS, TRAILERS): _STEPS.trailers,

@@ -76,6 +76,23 @@ class SendFile:
     count: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedFile:
+    """As ``SendFile``, for a protocol that frames the body itself (HTTP/2): read ``count``
+    bytes of ``fd`` from ``offset`` in pieces of at most ``read_size_bytes`` and give each to
+    ``file_data(cycle, data, now)``, writing ``data_to_send()`` after each and waiting while
+    ``send_ready(cycle)`` is False or writing is paused; then call ``file_sent(cycle, now)``.
+
+    It only ever comes out of the ``file_opened`` call made within the app's ``send()``, and
+    the descriptor is owned as for ``SendFile``.
+    """
+
+    cycle: HTTPCycle
+    fd: int
+    offset: int
+    count: int
+
+
 @dataclass(frozen=True, slots=True)
 class PauseReading:
     """Stop reading from the socket until ``ResumeReading``."""
@@ -143,6 +160,7 @@ Event = (
     | WakeApp
     | OpenFile
     | SendFile
+    | FeedFile
     | PauseReading
     | ResumeReading
     | SendEOF

@@ -8,17 +8,24 @@ Extensions), and ``cycle.ResponseSteps`` refuses any other. Where each message m
 response is the ordering table (``cycle.RESPONSE_TABLE``, from ``spec/asgi.json``); what is
 here is the rest:
 
-* ``http.response.trailers``: offered to HTTP/1.1 requests (HTTP/1.0 has no chunked coding,
-  so no trailer section). Sent only when the request said ``TE: trailers`` and the response is
-  chunked; otherwise dropped, and the response still ends correctly. Fields that RFC 9110
-  §6.5.1 keeps out of trailers are refused (``FORBIDDEN_TRAILERS``).
-* ``http.response.early_hint``: offered to HTTP/1.1 requests unless ``--no-early-hints``;
-  never to HTTP/1.0 (RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0
-  client"). A ``103 Early Hints`` goes out only while the final head is held.
+* ``http.response.trailers``: offered to HTTP/1.1 and HTTP/2 requests (HTTP/1.0 has no
+  chunked coding, so no trailer section). Sent only when the request said ``TE: trailers``
+  and the response can carry them (chunked on HTTP/1.1; always on HTTP/2); otherwise
+  dropped, and the response still ends correctly. Fields that RFC 9110 §6.5.1 keeps out of
+  trailers are refused (``FORBIDDEN_TRAILERS``).
+* ``http.response.early_hint``: offered to HTTP/1.1 and HTTP/2 requests unless
+  ``--no-early-hints``; never to HTTP/1.0 (RFC 9110 §15.2: "A server MUST NOT send a 1xx
+  response to an HTTP/1.0 client"). A ``103 Early Hints`` goes out only while the final head
+  is held.
 * ``http.response.pathsend`` and ``http.response.zerocopysend``: always offered. The core
   never opens, stats or reads a file: it asks the driver (``events.OpenFile``,
   ``events.SendFile``) and treats the bytes as a body message of their length.
+* ``http.response.push``: offered to HTTP/2 requests whose client allows server push
+  (SETTINGS_ENABLE_PUSH); the pushed request is a new app call (``http2.py``).
 * ``http.response.debug``: never offered; sending it says why (``DEBUG_REFUSED``).
+
+Over HTTP/2 trailers go in a trailing HEADERS frame and early hints in a ``103`` HEADERS frame
+(RFC 9113 §8.1); the rules above are the same.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ EARLY_HINT = "http.response.early_hint"
 PATHSEND = "http.response.pathsend"
 ZEROCOPYSEND = "http.response.zerocopysend"
 DEBUG = "http.response.debug"
+PUSH = "http.response.push"
 
 # What each HTTP version offers, as the scope's dict and as a set the core checks against.
 _OFFERED_10 = (PATHSEND, ZEROCOPYSEND)
@@ -42,14 +50,19 @@ _OFFERED_11 = (PATHSEND, ZEROCOPYSEND, TRAILERS)
 
 
 @functools.cache
-def offered(http_version: str, *, early_hints: bool) -> tuple[tuple[str, ...], frozenset[str]]:
+def offered(
+    http_version: str, *, early_hints: bool, push: bool = False
+) -> tuple[tuple[str, ...], frozenset[str]]:
     """The response extensions a request of ``http_version`` may use: in the scope's order, and
-    as a set to check messages against (made once for every request alike)."""
+    as a set to check messages against (made once for every request alike). ``push``: an
+    HTTP/2 client that allows server push (SETTINGS_ENABLE_PUSH)."""
     names: tuple[str, ...]
     if http_version == "1.0":
         names = _OFFERED_10
     else:
         names = (*_OFFERED_11, EARLY_HINT) if early_hints else _OFFERED_11
+        if push and http_version == "2":
+            names = (*names, PUSH)
     return names, frozenset(names)
 
 

@@ -97,6 +97,11 @@ class Handler:
     def _deadline_passed(self, now: float) -> None:
         """What the deadline of the current phase means (overridden)."""
 
+    def send_ready(self, cycle: object) -> bool:
+        """Whether the app's ``send()`` may return (HTTP/2: the stream's window let its bytes
+        out); the connection's own backpressure is the driver's ``writing_paused``."""
+        return True
+
     @property
     def is_idle(self) -> bool:
         """No request in progress: closing the connection now loses nothing."""

@@ -45,6 +45,8 @@ the request: h11's messages quote the offending bytes. The response side is ``cy
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, NamedTuple
@@ -193,6 +195,38 @@ def request_problem(
     return None
 
 
+def h2c_upgrade(
+    version: bytes, facts: HeadFacts, headers: list[tuple[bytes, bytes]]
+) -> bytes | None:
+    """The HTTP2-Settings of a request that asks to upgrade to HTTP/2 over cleartext and may
+    (RFC 7540 §3.2), or None: serve it as HTTP/1.1, as a server that ignores the upgrade does.
+
+    Only a request without a body is upgraded: one with a body would have to be read whole
+    before the switch, and RFC 7540 §3.2 lets a server decline."""
+    if version != b"1.1" or facts.transfer_encoding or b"h2c" not in _comma_values(facts.upgrade):
+        return None
+    tokens = _comma_values(facts.connection)
+    if b"upgrade" not in tokens or b"http2-settings" not in tokens:
+        return None
+    values: list[bytes] = []
+    for name, value in headers:
+        if name == b"http2-settings":
+            values.append(value)
+        elif name == b"content-length" and value.strip() != b"0":
+            return None
+    # RFC 7540 §3.2.1: "A server MUST NOT upgrade the connection to HTTP/2 if this header
+    # field is not present or if more than one is present"; its value is a SETTINGS payload
+    # in base64url, six bytes a setting.
+    if len(values) != 1:
+        return None
+    value = values[0].strip()
+    try:
+        payload = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return value if len(payload) % 6 == 0 else None
+
+
 def has_token(value: bytes, token: bytes) -> bool:
     """Whether a comma-separated header value lists ``token`` (case-insensitive)."""
     return any(part.strip().lower() == token for part in value.split(b","))
@@ -263,7 +297,7 @@ class HTTP11Writer:
         self.must_close = not self.request_keep_alive
 
     def prepare(self, status: int, headers: list[tuple[bytes, bytes]], message_type: str) -> Any:
-        return _validated(headers, message_type)
+        return validated_headers(headers, message_type)
 
     def write_head(self, cycle: HTTPCycle) -> None:
         headers: list[_NamedHeader] = cycle.head  # type: ignore[assignment]
@@ -350,6 +384,12 @@ class HTTP11Writer:
         if self._framing == _CHUNKED:
             self._output.append(b"\r\n")
 
+    def push(self, path: str, headers: list[tuple[bytes, bytes]], now: float) -> None:
+        raise ASGIProtocolError(
+            "http.response.push: HTTP/1.1 has no server push (ASGI extensions, HTTP/2 Server "
+            "Push); the extension is offered only on HTTP/2"
+        )
+
     def write_interim(
         self, status: int, headers: list[tuple[bytes, bytes]], message_type: str = ""
     ) -> None:
@@ -358,7 +398,7 @@ class HTTP11Writer:
         if self.http_10:
             # RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an HTTP/1.0 client."
             return
-        named = _validated(headers, message_type)
+        named = validated_headers(headers, message_type)
         if status == 101:
             self.must_close = True  # the connection is no longer HTTP's
         elif status == 100:
@@ -401,7 +441,7 @@ _CHECKED_FIELDS: dict[tuple[bytes, bytes], bytes] = {}
 _CHECKED_FIELDS_MAX = 512
 
 
-def _validated(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_NamedHeader]:
+def validated_headers(headers: list[tuple[bytes, bytes]], message_type: str) -> list[_NamedHeader]:
     """The app's headers with both names (as sent, for writing; lowercased, to match), checked
     in one pass and refused where h11 refuses them (the response oracle property holds the two
     together): a Content-Length is one number, given once or repeated equal."""
@@ -476,6 +516,15 @@ def _head_bytes(
 # --------------------------------------------------------------------------- the handler
 
 UpgradeHandler = Callable[[RequestHead, bytes, HTTP11Writer, float], None]
+# An accepted "Upgrade: h2c": the request (stream 1), its HTTP2-Settings, the bytes behind it.
+H2cHandler = Callable[[RequestHead, bytes, bytes, float], None]
+
+_H2C_HOP_FIELDS = frozenset(
+    {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection"}
+)
+_SWITCHING_TO_H2C = (
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+)
 
 
 class HTTP11Handler(Handler):
@@ -487,6 +536,7 @@ class HTTP11Handler(Handler):
         "_body_clock_restart",
         "_cycle",
         "_empty_line_bytes",
+        "_on_h2c",
         "_on_upgrade",
         "_pending_cr",
         "_pipeline_waiting",
@@ -506,6 +556,7 @@ class HTTP11Handler(Handler):
         events: list[Event],
         now: float,
         on_upgrade: UpgradeHandler | None = None,
+        on_h2c: H2cHandler | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -516,6 +567,7 @@ class HTTP11Handler(Handler):
             deadline=now + settings.header_timeout_s,
         )
         self._on_upgrade = on_upgrade
+        self._on_h2c = on_h2c
         self.new_reader = reader_factory(settings.http_parser, settings.max_header_bytes)
         self._reader = self.new_reader()
         self._writer = HTTP11Writer(output, settings)
@@ -678,6 +730,11 @@ class HTTP11Handler(Handler):
             if problem is None:
                 self._upgrade(request, headers, facts, now)
                 return False
+        if problem is None and upgrade and self._on_h2c is not None:
+            settings_value = h2c_upgrade(version, facts, headers)
+            if settings_value is not None:
+                self._upgrade_h2c(request, headers, settings_value, now)
+                return False
         if problem is not None:
             status, reason = problem
             extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
@@ -730,6 +787,22 @@ class HTTP11Handler(Handler):
         assert self._on_upgrade is not None
         head = RequestHead(request.method.decode("ascii"), request.target, "1.1", headers)
         self._on_upgrade(head, early, self._writer, now)
+
+    def _upgrade_h2c(
+        self, request: Head, headers: list[tuple[bytes, bytes]], settings_value: bytes, now: float
+    ) -> None:
+        """RFC 7540 §3.2: 101, then the connection is HTTP/2's and the request is stream 1."""
+        end = self._reader.next_event()  # no body (h2c_upgrade): its end is in the buffer
+        assert end is END_OF_REQUEST, end
+        early = self._reader.trailing_data
+        self._output.append(_SWITCHING_TO_H2C)
+        self.phase = Phase.UPGRADED
+        self._deadline = None
+        assert self._on_h2c is not None
+        # RFC 9113 §8.2.2: the upgrade's own fields do not carry over to HTTP/2.
+        fields = [(name, value) for name, value in headers if name not in _H2C_HOP_FIELDS]
+        head = RequestHead(request.method.decode("ascii"), request.target, "2", fields)
+        self._on_h2c(head, settings_value, early, now)
 
     def _body_received(self, data: bytes, now: float) -> None:
         cycle = self._cycle

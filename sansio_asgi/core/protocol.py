@@ -8,13 +8,13 @@ things:
 2. act on each event of ``events_received()`` (``sansio_asgi.core.events``);
 3. arrange for ``handle_timer(now)`` to be called at ``next_deadline()``.
 
-Behind this facade a *handler* (``handler.Handler``) speaks the connection's protocol. Every
-connection starts with ``HTTP11Handler``, the one protocol served before any byte is read (an
-HTTP/2 handler would be chosen here, from ALPN or the connection preface); a request that
-upgrades the connection hands it over to another handler (WebSocket), which takes the same
-calls. Output and events go into lists owned here and shared with the handlers, so a hand-over
-keeps whatever is queued. Calls about a cycle go to the handler that serves it
-(``cycle.handler``), whatever protocol that is.
+Behind this facade a *handler* (``handler.Handler``) speaks the connection's protocol, chosen
+here: ``HTTP2Handler`` when TLS negotiated ``h2`` (ALPN) or when the connection's first bytes
+are the HTTP/2 preface (prior knowledge), ``HTTP11Handler`` otherwise. An HTTP/1.1 request that
+upgrades the connection hands it over to another handler (WebSocket, or HTTP/2 after
+``Upgrade: h2c``), which takes the same calls. Output and events go into lists owned here and
+shared with the handlers, so a hand-over keeps whatever is queued. Calls about a cycle go to
+the handler that serves it (``cycle.handler``), whatever protocol that is.
 
 Nothing here raises on bad input from the network. ``message_from_app`` raises
 ``ASGIProtocolError`` for an invalid message and ``ClientDisconnected`` (an ``OSError``) when the
@@ -28,6 +28,7 @@ from typing import Any
 
 from .cycle import HTTPCycle
 from .events import Event
+from .http2 import PREFACE, HTTP2Handler
 from .http11 import HTTP11Handler, HTTP11Writer
 from .scope import ConnectionInfo, RequestHead
 from .settings import ProtocolSettings
@@ -39,7 +40,7 @@ _NO_EVENTS: Sequence[Event] = ()
 
 
 class ServerProtocol:
-    __slots__ = ("_connection", "_events", "_handler", "_output", "_settings")
+    __slots__ = ("_connection", "_events", "_handler", "_output", "_preface", "_settings")
 
     def __init__(
         self,
@@ -50,19 +51,31 @@ class ServerProtocol:
         scheme: str = "http",
         now: float,
         tls: dict[str, Any] | None = None,
+        alpn: str | None = None,
     ) -> None:
         self._settings = settings
         self._connection = ConnectionInfo(client=client, server=server, scheme=scheme, tls=tls)
         self._output: list[bytes] = []
         self._events: list[Event] = []
-        self._handler: HTTP11Handler | WebSocketHandler = HTTP11Handler(
+        # The first bytes, while they could still be the HTTP/2 preface; None once decided.
+        self._preface: bytes | None = None
+        self._handler: HTTP11Handler | WebSocketHandler | HTTP2Handler
+        if alpn == "h2" and settings.http2:
+            self._handler = HTTP2Handler(
+                settings, self._connection, output=self._output, events=self._events, now=now
+            )
+            return
+        self._handler = HTTP11Handler(
             settings,
             self._connection,
             output=self._output,
             events=self._events,
             now=now,
             on_upgrade=self._upgrade if settings.ws_enabled else None,
+            on_h2c=self._upgrade_h2c if settings.http2 else None,
         )
+        if settings.http2:
+            self._preface = b""
 
     def _upgrade(
         self, request: RequestHead, early: bytes, writer: HTTP11Writer, now: float
@@ -82,9 +95,55 @@ class ServerProtocol:
             writing_paused=http.writing_paused,
         )
 
+    def _upgrade_h2c(self, request: RequestHead, settings: bytes, early: bytes, now: float) -> None:
+        """The hand-over after ``Upgrade: h2c``: the request is stream 1 of an HTTP/2
+        connection, and what followed it (the client's preface) is HTTP/2's."""
+        http = self._handler
+        self._handler = HTTP2Handler(
+            self._settings,
+            self._connection,
+            output=self._output,
+            events=self._events,
+            now=now,
+            upgrade=(request, settings),
+            reading_paused=http.reading_paused,
+            writing_paused=http.writing_paused,
+        )
+        if early:
+            self._handler.receive_data(early, now)
+
+    def _sniff(self, data: bytes, now: float) -> bytes:
+        """The connection's first bytes: the HTTP/2 preface hands the connection over (RFC 9113
+        §3.3, prior knowledge); anything else is HTTP/1.1's, returned to be served."""
+        seen = self._preface + data if self._preface else data
+        size = min(len(seen), len(PREFACE))
+        if seen[:size] != PREFACE[:size]:
+            self._preface = None
+            return seen
+        if size < len(PREFACE):
+            self._preface = seen  # wait for the rest: "PRI * HTTP/2.0" is no HTTP/1.1 request
+            return b""
+        self._preface = None
+        http = self._handler
+        self._handler = HTTP2Handler(
+            self._settings,
+            self._connection,
+            output=self._output,
+            events=self._events,
+            now=now,
+            reading_paused=http.reading_paused,
+            writing_paused=http.writing_paused,
+        )
+        self._handler.receive_data(seen, now)
+        return b""
+
     # network side
     def receive_data(self, data: bytes, now: float) -> None:
         """Bytes from the socket. Never raises: bad input queues an error response and a close."""
+        if self._preface is not None:
+            data = self._sniff(data, now)
+            if not data:
+                return
         self._handler.receive_data(data, now)
 
     def receive_eof(self, now: float) -> None:
@@ -132,6 +191,12 @@ class ServerProtocol:
         """The app for ``cycle`` returned (``exc`` is None) or raised ``exc``."""
         cycle.handler.app_finished(cycle, exc, now)
 
+    def send_ready(self, cycle: Cycle) -> bool:
+        """Whether the app's ``send()`` may return: False while an HTTP/2 stream's response
+        bytes wait on the peer's window beyond ``write_high_water_bytes`` (ask again after a
+        ``WakeApp`` for the cycle). Always True on HTTP/1.1."""
+        return cycle.handler.send_ready(cycle)
+
     # app side: file bodies (http.response.pathsend, http.response.zerocopysend)
     def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
         """Answer to ``OpenFile``: the file is open; ``count`` bytes are available from
@@ -141,6 +206,12 @@ class ServerProtocol:
         shorter or longer than the declared Content-Length) or ``ClientDisconnected``, to
         propagate out of ``send()``."""
         _http_handler(cycle).file_opened(cycle, fd, offset, count, now)
+
+    def file_data(self, cycle: HTTPCycle, data: bytes, now: float) -> None:
+        """A piece of the file a ``FeedFile`` asked for (HTTP/2: the core frames it)."""
+        handler = cycle.handler
+        assert isinstance(handler, HTTP2Handler), handler
+        handler.file_data(cycle, data, now)
 
     def file_failed(self, cycle: HTTPCycle, exc: BaseException, now: float) -> None:
         """Answer to ``OpenFile``: the file could not be opened (``exc``); nothing was written
@@ -171,9 +242,19 @@ class ServerProtocol:
         """No request in progress: the connection can be closed without losing anything."""
         return self._handler.is_idle
 
+    @property
+    def protocol(self) -> str:
+        """What the connection speaks now, for trace lines: "http/1.1", "h2" or "websocket"."""
+        handler = self._handler
+        if isinstance(handler, HTTP2Handler):
+            return "h2"
+        if isinstance(handler, WebSocketHandler):
+            return "websocket"
+        return "http/1.1"
 
-def _http_handler(cycle: HTTPCycle) -> HTTP11Handler:
+
+def _http_handler(cycle: HTTPCycle) -> HTTP11Handler | HTTP2Handler:
     """The handler of a cycle that asked for a file: only an HTTP response can."""
     handler = cycle.handler
-    assert isinstance(handler, HTTP11Handler), handler
+    assert isinstance(handler, HTTP11Handler | HTTP2Handler), handler
     return handler

@@ -85,6 +85,35 @@ WS_PARSERS = ("auto", "wsproto")
 WS_PARSER = os.environ.get("SANSIO_ASGI_WS", "auto")
 
 
+# HTTP/2 (RFC 9113). Served on ALPN "h2", on a connection that opens with the preface (prior
+# knowledge), and after "Upgrade: h2c"; the environment's SANSIO_ASGI_HTTP2=0 turns it off.
+HTTP2 = os.environ.get("SANSIO_ASGI_HTTP2", "1") not in ("0", "false", "no", "off")
+# RFC 9113 §6.5.2 recommends at least 100 concurrent streams; it also caps the apps a
+# connection runs at once (a stream the client reset still counts while its app runs), which is
+# what stops a rapid reset (CVE-2023-44487) from starting apps without bound.
+H2_MAX_CONCURRENT_STREAMS = 100
+# SETTINGS_MAX_HEADER_LIST_SIZE: the decoded header list (RFC 7541 §4.1 sizes: name, value, and
+# 32 bytes each), as large as HTTP/1.1's whole head may be; it is what bounds an HPACK bomb.
+H2_MAX_HEADER_LIST_BYTES = MAX_HEADER_BYTES
+# SETTINGS_MAX_FRAME_SIZE: the protocol's initial value (RFC 9113 §6.5.2), the largest frame
+# every peer must accept.
+H2_MAX_FRAME_BYTES = 16_384
+# SETTINGS_INITIAL_WINDOW_SIZE: the request body one stream may send before its app reads it,
+# the protocol's initial value. The connection's window is this times the streams, so a stream
+# whose app does not read stops only itself.
+H2_INITIAL_WINDOW_BYTES = 65_535
+# Floods (CVE-2019-9512/9514/9515/9518, CVE-2023-44487): within any interval, the resets a
+# client may send, and the frames that ask for work without moving a request on (PING,
+# SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA, refused streams), before the connection ends
+# with GOAWAY ENHANCE_YOUR_CALM. Browsers send a handful of each.
+H2_FLOOD_INTERVAL_S = 10.0
+H2_MAX_RESETS = 100
+H2_MAX_CONTROL_FRAMES = 1000
+# A response waiting on a peer's window that stays shut this long is reset (CANCEL): a zero
+# window would otherwise hold the app and its buffered bytes forever.
+H2_WINDOW_TIMEOUT_S = 30.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProtocolSettings:
     root_path: str = ""
@@ -110,6 +139,16 @@ class ProtocolSettings:
     ws_per_message_deflate: bool = True
     ws_parser: str = WS_PARSER
     ws_max_frames_per_message: int = WS_MAX_FRAMES_PER_MESSAGE
+    # HTTP/2: off, the preface and "Upgrade: h2c" are not recognised and ALPN offers HTTP/1.1.
+    http2: bool = HTTP2
+    h2_max_concurrent_streams: int = H2_MAX_CONCURRENT_STREAMS
+    h2_max_header_list_bytes: int = H2_MAX_HEADER_LIST_BYTES
+    h2_max_frame_bytes: int = H2_MAX_FRAME_BYTES
+    h2_initial_window_bytes: int = H2_INITIAL_WINDOW_BYTES
+    h2_flood_interval_s: float = H2_FLOOD_INTERVAL_S
+    h2_max_resets: int = H2_MAX_RESETS
+    h2_max_control_frames: int = H2_MAX_CONTROL_FRAMES
+    h2_window_timeout_s: float = H2_WINDOW_TIMEOUT_S
     read_size_bytes: int = READ_SIZE_BYTES
     write_high_water_bytes: int = WRITE_HIGH_WATER_BYTES
     # Added to every response unless the app sent a header of the same name (--header).

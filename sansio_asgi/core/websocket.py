@@ -336,7 +336,9 @@ class WebSocketHandler(Handler):
                 subprotocols += [p.strip() for p in value.decode("latin-1").split(",")]
             elif name == b"sec-websocket-extensions":
                 offers += [o.strip() for o in value.decode("latin-1").split(",")]
-        http = HTTPCycle(self, method="GET", target=request.target, http_version="1.1", now=now)
+        http = HTTPCycle(
+            self, method="GET", target=request.target, http_version=request.http_version, now=now
+        )
         cycle = WebSocketCycle(self, http, key)
         cycle.subprotocols = [p for p in subprotocols if p]
         cycle.extension_offers = [o for o in offers if o]
@@ -347,6 +349,11 @@ class WebSocketHandler(Handler):
         self._cycle = cycle
         events.append(StartApp(cycle=cycle, scope=cycle.scope))
         self._update_reading()
+
+    @property
+    def cycle(self) -> WebSocketCycle:
+        """The session this handler serves."""
+        return self._cycle
 
     # ------------------------------------------------------------------ network side
 

@@ -718,7 +718,8 @@ BAD_REQUESTS = {
     ),
     "unknown-coding": (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     "http2-version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
-    "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    # Served as HTTP/2 unless HTTP/2 is off (--no-http2): then an HTTP/1.1 request of version 2.0.
+    "http2-preface-no-http2": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     # RFC 9110 §4.2.1: an "http" URI with an empty host "MUST" be rejected as invalid.
     "absolute-form-empty-host": (b"GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 }
@@ -742,7 +743,7 @@ def assert_rejected(h: Harness, status: int) -> None:
 @pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
 def test_bad_request_gets_error_response_and_close(name: str, bytewise: bool) -> None:
     data, status = BAD_REQUESTS[name]
-    h = Harness()
+    h = Harness(ProtocolSettings(http2=False) if name.endswith("no-http2") else None)
     if bytewise:
         h.feed_pieces(data, 1)
     else:
