@@ -19,8 +19,10 @@ The connection moves through phases, each owning the connection's deadline:
                                                                │                       │
                                                                └──a stream opens──▶ CYCLE
     IDLE: keep-alive timeout ──▶ GOAWAY(NO_ERROR), LINGERING ──▶ CLOSED
-    shutdown: GOAWAY(NO_ERROR, last stream id) ──▶ DRAINING ──last stream ends──▶ LINGERING
     a protocol error, a flood: GOAWAY(error) ──▶ LINGERING
+
+Shutdown (or the client's GOAWAY) *drains*: GOAWAY(NO_ERROR, the last stream id) goes out, new
+streams are refused, and the connection lingers once the last stream in flight ends.
 
 Each stream has deadlines of its own (``_stream_deadline``): its request body stalling
 (``request_body_timeout_s``), its response waiting on a window the peer keeps shut
@@ -72,7 +74,7 @@ from h2.events import (
     UnknownFrameReceived,
     WindowUpdated,
 )
-from h2.exceptions import ProtocolError
+from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
@@ -305,8 +307,17 @@ class HTTP2Handler(Handler):
             reading_paused=reading_paused,
             writing_paused=writing_paused,
         )
+        # Inbound fields are h2's to validate (RFC 9113 §8.2, §8.3). Outbound ones are checked
+        # here, as HTTP/1.1's are (``validated_headers``: tokens, clean values, one length), and
+        # leave lowercased without connection-specific fields; h2 checking them again would
+        # cost a tenth of a request.
         conn = H2Connection(
-            H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=True)
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
         )
         streams = settings.h2_max_concurrent_streams
         window = settings.h2_initial_window_bytes
@@ -411,12 +422,12 @@ class HTTP2Handler(Handler):
         stream_id = event.stream_id
         if self._draining:
             # RFC 9113 §6.8: after GOAWAY, streams above the last one are not processed.
-            self._conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         if self._running >= self._settings.h2_max_concurrent_streams:
             # RFC 9113 §8.7: REFUSED_STREAM says no processing happened; a client may retry.
             # Apps of streams the client reset still run and still count here.
-            self._conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_control(now)
             return
         method = path = authority = protocol = b""
@@ -481,11 +492,6 @@ class HTTP2Handler(Handler):
         stream = H2Stream(stream_id, cycle)
         if ended:
             cycle.request = RequestState.COMPLETE
-        else:
-            timeout = settings.request_body_timeout_s
-            if timeout is not None:
-                stream.body_deadline = now + timeout
-                self._timed.add(stream)
         self._add(stream)
         self._events.append(StartApp(cycle=cycle, scope=cycle.scope))
 
@@ -579,9 +585,7 @@ class HTTP2Handler(Handler):
         if data:
             cycle.body.append(data)
             cycle.body_bytes += len(data)
-        timeout = self._settings.request_body_timeout_s
-        if timeout is not None and stream.body_deadline is not None:
-            stream.body_deadline = now + timeout
+            stream.body_deadline = None  # the app's next wait starts the clock again
         self._wake(cycle)
 
     def _request_complete(self, stream_id: int, now: float) -> None:
@@ -609,6 +613,12 @@ class HTTP2Handler(Handler):
             self._abandon(stream, now)
             self._release_if_done(stream, now)
 
+    def _reset_stream(self, stream_id: int, code: ErrorCodes) -> None:
+        """RST_STREAM, unless h2 already closed the stream: a client's reset in the same read
+        as its request is processed by h2 before this module sees the request."""
+        with contextlib.suppress(ProtocolError):
+            self._conn.reset_stream(stream_id, code)
+
     def _ack(self, stream_id: int, size: int) -> None:
         """Grant ``size`` flow-controlled bytes back (the stream's and the connection's)."""
         # A stream that closed meanwhile: h2 refuses, having granted the connection's share.
@@ -622,7 +632,11 @@ class HTTP2Handler(Handler):
     ) -> None:
         if stream.reset:
             return
-        self._conn.send_headers(stream.id, headers, end_stream=end_stream)
+        try:
+            self._conn.send_headers(stream.id, headers, end_stream=end_stream)
+        except StreamClosedError:
+            self._closed_under_us(stream)
+            return
         if end_stream:
             stream.ended = True
 
@@ -633,16 +647,29 @@ class HTTP2Handler(Handler):
             self._send_headers(stream, head, end_stream=end_stream)
 
     def _queue_data(self, stream: H2Stream, data: bytes) -> None:
+        """Response bytes for the stream; ``_pump`` sends them (after the call that made
+        them, so that the last body's END_STREAM rides on its DATA frame)."""
         if stream.reset or not data:
             return
         stream.pending.append(data)
         stream.pending_bytes += len(data)
-        self._pump(stream)
+
+    def _closed_under_us(self, stream: H2Stream) -> None:
+        """h2 closed the stream (the client reset it in a read not yet dispatched)."""
+        stream.reset = stream.ended = True
+        stream.pending.clear()
+        stream.pending_bytes = 0
 
     def _pump(self, stream: H2Stream) -> None:
         """Send what the windows allow of the stream's response, then its end."""
         if stream.reset or stream.ended:
             return
+        try:
+            self._pump_frames(stream)
+        except StreamClosedError:
+            self._closed_under_us(stream)
+
+    def _pump_frames(self, stream: H2Stream) -> None:
         conn = self._conn
         pending = stream.pending
         end = stream.end_pending
@@ -696,7 +723,7 @@ class HTTP2Handler(Handler):
             # sending an entire request ... a server MAY request that the client abort
             # transmission of a request without error by sending a RST_STREAM with an error
             # code of NO_ERROR".
-            self._conn.reset_stream(stream.id, ErrorCodes.NO_ERROR)
+            self._reset_stream(stream.id, ErrorCodes.NO_ERROR)
             stream.reset = True
         self._release_if_done(stream, self._now_hint)
 
@@ -735,6 +762,7 @@ class HTTP2Handler(Handler):
             data = b"".join(output)
             output.clear()
             self._queue_data(stream, data)
+            self._pump(stream)
         ended = False
         for event in stream.ws_events:
             if event is PAUSE_READING:
@@ -797,6 +825,12 @@ class HTTP2Handler(Handler):
             cycle.request = RequestState.DELIVERED
             return {"type": "http.request", "body": b"", "more_body": False}
         cycle.app_waiting = True
+        timeout = self._settings.request_body_timeout_s
+        if stream is not None and timeout is not None:
+            # The app waits for body its window lets the client send: a client that sends
+            # none for this long is cut off (slowloris on a stream), as on HTTP/1.1.
+            stream.body_deadline = self._now_hint + timeout
+            self._timed.add(stream)
         return None
 
     def message_from_app(self, cycle: Any, message: MutableMapping[str, Any], now: float) -> None:
@@ -822,6 +856,7 @@ class HTTP2Handler(Handler):
             self._reset(stream, ErrorCodes.INTERNAL_ERROR, now)
             self._flush()
             raise
+        self._pump(stream)
         if done:
             self._finish_response(stream, now, complete=True)
         elif cycle.file is not None:
@@ -858,6 +893,7 @@ class HTTP2Handler(Handler):
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
         self._queue_data(stream, data)
+        self._pump(stream)
         self._flush()
 
     def file_failed(self, cycle: HTTPCycle, exc: BaseException, now: float) -> None:
@@ -1121,8 +1157,7 @@ class HTTP2Handler(Handler):
     def _reset(self, stream: H2Stream, code: ErrorCodes, now: float) -> None:
         if not stream.reset:
             stream.reset = stream.ended = True
-            with contextlib.suppress(ProtocolError):  # already closed in h2's view
-                self._conn.reset_stream(stream.id, code)
+            self._reset_stream(stream.id, code)
         stream.pending.clear()
         stream.pending_bytes = 0
         stream.stalled_since = None

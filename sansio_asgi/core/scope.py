@@ -130,12 +130,14 @@ def websocket_scope(
     server: tuple[str, int | None] | None,
     root_path: str,
     state: dict[str, Any] | None,
+    http_version: str = "1.1",
 ) -> dict[str, Any]:
     """ASGI WebSocket spec, "Websocket Connection Scope": as HTTP, without ``method``, with
-    ``subprotocols``, and the ``websocket.http.response`` (denial response) extension."""
+    ``subprotocols``, and the ``websocket.http.response`` (denial response) extension. The
+    handshake came over HTTP/1.1, or over HTTP/2 (RFC 8441: ``http_version`` "2")."""
     scope = http_scope(
         method="GET",
-        http_version="1.1",
+        http_version=http_version,
         target=target,
         headers=headers,
         scheme=scheme,
@@ -227,6 +229,7 @@ def new_scope(
             server=connection.server,
             root_path=settings.root_path,
             state=settings.state,
+            http_version=request.http_version,
         )
     if connection.tls is not None:
         scope["extensions"]["tls"] = dict(connection.tls)
