@@ -333,7 +333,11 @@ class HTTP2Handler(Handler):
         # limits hold from the first byte the client sends, not from its ACK.
         conn.local_settings = Settings(client=False, initial_values=values)
         conn.max_inbound_frame_size = settings.h2_max_frame_bytes
-        conn.decoder.max_header_list_size = settings.h2_max_header_list_bytes
+        # A header list above the setting gets 431 on its stream (RFC 9113 §10.5.1: "A server
+        # that receives a larger header section than it is willing to handle can send an HTTP
+        # 431 (Request Header Fields Too Large) status code"); one above twice the setting
+        # is not decoded further (an HPACK bomb: GOAWAY ENHANCE_YOUR_CALM).
+        conn.decoder.max_header_list_size = 2 * settings.h2_max_header_list_bytes
         self._conn = conn
         self._streams: dict[int, H2Stream] = {}
         self._by_cycle: dict[HTTPCycle | WebSocketCycle, H2Stream] = {}
@@ -433,7 +437,9 @@ class HTTP2Handler(Handler):
         method = path = authority = protocol = b""
         headers: list[tuple[bytes, bytes]] = []
         cookies: list[bytes] = []
+        size = 0
         for name, value in event.headers or ():
+            size += len(name) + len(value) + 32  # RFC 9113 §6.5.2: as RFC 7541 §4.1 counts
             if name[:1] == b":":
                 if name == b":method":
                     method = value
@@ -447,6 +453,9 @@ class HTTP2Handler(Handler):
                 cookies.append(value)
             else:
                 headers.append((name, value))
+        if size > self._settings.h2_max_header_list_bytes:
+            self._refuse_stream(stream_id, 431, "request header list too large", now)
+            return
         if cookies:
             # RFC 9113 §8.2.3: split cookie fields are joined with "; " for an HTTP/1.1-style
             # consumer, which an ASGI app is.

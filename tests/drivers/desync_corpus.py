@@ -666,7 +666,7 @@ CASES: tuple[Case, ...] = (
         rejected(505),
     ),
     _case(
-        "line-h2-preface",  # the HTTP/2 connection preface (RFC 9113 §3.4) to an h1 server
+        "line-h2-preface",  # the HTTP/2 connection preface (RFC 9113 §3.4), HTTP/2 off
         LINE,
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SMUGGLED,
         rejected(505),
@@ -716,8 +716,9 @@ CASES: tuple[Case, ...] = (
         served(Seen("GET", "/a"), Seen("POST", "/b", b"hello")),
     ),
     _case(
-        # RFC 9110 §7.8: a server MAY ignore Upgrade; h2c is not offered, so this is a plain
-        # request and the next one is a request too (a proxy must tunnel only after a 101).
+        # RFC 9110 §7.8: a server MAY ignore Upgrade; with HTTP/2 off h2c is not offered, so
+        # this is a plain request and the next one is a request too (a proxy must tunnel only
+        # after a 101).
         "upgrade-h2c-ignored",
         CONN,
         b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"

@@ -93,7 +93,9 @@ class Recorder:
 @pytest.fixture(scope="module", params=["asyncio", "selectors"])
 def corpus_server(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
     recorder = Recorder()
-    with running_server(recorder, driver=request.param, access_log=False) as server:
+    # HTTP/1.1 framing only: with HTTP/2 on, the preface and "Upgrade: h2c" rows start HTTP/2
+    # (tests/core/test_http2.py, tests/drivers/test_http2.py).
+    with running_server(recorder, driver=request.param, access_log=False, http2=False) as server:
         yield server, recorder
 
 
