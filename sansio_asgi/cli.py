@@ -20,9 +20,15 @@ from .config import (
     Config,
     ConfigError,
     check_choice,
+    check_range,
 )
 from .core.settings import (
+    H2_INITIAL_WINDOW_BYTES,
+    H2_MAX_CONCURRENT_STREAMS,
+    H2_MAX_FRAME_BYTES,
+    H2_MAX_HEADER_LIST_BYTES,
     HEADER_TIMEOUT_S,
+    HTTP2,
     KEEP_ALIVE_TIMEOUT_S,
     MAX_HEADER_BYTES,
     REQUEST_BODY_TIMEOUT_S,
@@ -138,6 +144,25 @@ def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
+def _ranged(name: str) -> Callable[[str], int]:
+    """A whole number within ``config.H2_RANGES[name]``; one line with the range otherwise."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+        try:
+            check_range(name, value)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(
+                f"invalid number {str(exc).partition(' ')[2]}"
+            ) from None
+        return value
+
+    return check
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sansio-asgi",
@@ -245,7 +270,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--early-hints",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="offer http.response.early_hint to HTTP/1.1 requests and send its 103 Early Hints",
+        help="offer http.response.early_hint (HTTP/1.1 and HTTP/2) and send its 103 Early Hints",
+    )
+
+    add = parser.add_argument_group("HTTP/2").add_argument
+    add(
+        "--http2",
+        action=argparse.BooleanOptionalAction,
+        default=HTTP2,
+        help="serve HTTP/2: ALPN h2 under TLS, h2c by prior knowledge or Upgrade",
+    )
+    add(
+        "--h2-max-concurrent-streams",
+        type=_ranged("h2_max_concurrent_streams"),
+        default=H2_MAX_CONCURRENT_STREAMS,
+        metavar="N",
+        help="streams (running apps) per connection; more are refused with REFUSED_STREAM",
+    )
+    add(
+        "--h2-max-header-list-size",
+        type=_ranged("h2_max_header_list_size"),
+        default=H2_MAX_HEADER_LIST_BYTES,
+        metavar="BYTES",
+        help="largest decoded request header list; a larger one gets 431 on its stream",
+    )
+    add(
+        "--h2-max-frame-size",
+        type=_ranged("h2_max_frame_size"),
+        default=H2_MAX_FRAME_BYTES,
+        metavar="BYTES",
+        help="largest frame the client may send (16384 to 16777215)",
+    )
+    add(
+        "--h2-initial-window-size",
+        type=_ranged("h2_initial_window_size"),
+        default=H2_INITIAL_WINDOW_BYTES,
+        metavar="BYTES",
+        help="request body a stream may send before its app reads it",
     )
 
     add = parser.add_argument_group("timeouts (seconds)").add_argument

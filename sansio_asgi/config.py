@@ -29,7 +29,12 @@ from .core.limits import Admission
 from .core.proxy import DEFAULT_TRUSTED, TrustedHosts
 from .core.responses import validate_field
 from .core.settings import (
+    H2_INITIAL_WINDOW_BYTES,
+    H2_MAX_CONCURRENT_STREAMS,
+    H2_MAX_FRAME_BYTES,
+    H2_MAX_HEADER_LIST_BYTES,
     HEADER_TIMEOUT_S,
+    HTTP2,
     HTTP_PARSER,
     KEEP_ALIVE_TIMEOUT_S,
     MAX_HEADER_BYTES,
@@ -63,6 +68,20 @@ _REFUSED = {
     "ws": "this server speaks WebSocket through wsproto; use --ws auto, wsproto or none",
 }
 
+# The HTTP/2 settings' ranges: (smallest, largest, why). Each goes out as a SETTINGS value,
+# 32 bits on the wire (RFC 9113 §6.5.1).
+H2_RANGES: dict[str, tuple[int, int, str]] = {
+    "h2_max_concurrent_streams": (1, 2**32 - 1, "0 would refuse every request"),
+    "h2_max_header_list_size": (1024, 2**32 - 1, "below 1 KiB no browser's request fits"),
+    # RFC 9113 §6.5.2: "The value advertised by an endpoint MUST be between this initial value
+    # and the maximum allowed frame size (2^24-1 or 16,777,215 octets), inclusive."
+    "h2_max_frame_size": (16_384, 16_777_215, "RFC 9113 §6.5.2"),
+    # RFC 9113 §6.5.2: "Values above the maximum flow-control window size of 2^31-1 MUST be
+    # treated as a connection error". 0 is legal, but the core opens a stream's window as its
+    # app reads, and no app can read a body the client may not send.
+    "h2_initial_window_size": (1, 2**31 - 1, "RFC 9113 §6.5.2; 0 would stall every body"),
+}
+
 # systemd socket activation (sd_listen_fds(3)): the first passed socket is fd 3.
 SD_LISTEN_FDS_START = 3
 
@@ -89,6 +108,12 @@ class Config:
     server_header: bool = True
     date_header: bool = True
     early_hints: bool = True
+    # HTTP/2: on ALPN h2, the preface (prior knowledge) and Upgrade: h2c; off serves HTTP/1.1.
+    http2: bool = HTTP2
+    h2_max_concurrent_streams: int = H2_MAX_CONCURRENT_STREAMS
+    h2_max_header_list_size: int = H2_MAX_HEADER_LIST_BYTES
+    h2_max_frame_size: int = H2_MAX_FRAME_BYTES
+    h2_initial_window_size: int = H2_INITIAL_WINDOW_BYTES
     log_level: str = "info"
     access_log: bool = True
     app_dir: str = "."
@@ -165,6 +190,8 @@ class Config:
                 raise ValueError(f"{name} must be positive")
         if self.ws_max_size <= 0:
             raise ValueError("ws_max_size must be positive")
+        for name in H2_RANGES:
+            check_range(name, getattr(self, name))
         for name in (
             "timeout_keep_alive",
             "timeout_headers",
@@ -320,7 +347,8 @@ class Config:
                 raise ConfigError(
                     f"--ssl-ciphers {self.ssl_ciphers!r}: no cipher matches"
                 ) from None
-        context.set_alpn_protocols(["http/1.1"])
+        # RFC 7301 §3.2: the server picks the first of its protocols that the client offers.
+        context.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
         return context
 
     def configure_logging(self) -> None:
@@ -342,6 +370,11 @@ class Config:
             server_header=self.server_header,
             date_header=self.date_header,
             early_hints=self.early_hints,
+            http2=self.http2,
+            h2_max_concurrent_streams=self.h2_max_concurrent_streams,
+            h2_max_header_list_bytes=self.h2_max_header_list_size,
+            h2_max_frame_bytes=self.h2_max_frame_size,
+            h2_initial_window_bytes=self.h2_initial_window_size,
             keep_alive_timeout_s=self.timeout_keep_alive,
             header_timeout_s=self.timeout_headers,
             max_header_bytes=self.h11_max_incomplete_event_size,
@@ -391,6 +424,15 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     flag = "--" + name.replace("_", "-")
     reason = _REFUSED.get(name, f"choose from {', '.join(choices)}")
     raise ConfigError(f"{flag} {value}: {reason}")
+
+
+def check_range(name: str, value: int) -> None:
+    """A ``ConfigError`` naming the flag when ``value`` is outside ``H2_RANGES[name]``."""
+    low, high, why = H2_RANGES[name]
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return
+    flag = "--" + name.replace("_", "-")
+    raise ConfigError(f"{flag} {value!r}: must be from {low} to {high} ({why})")
 
 
 def load_env_file(path: str) -> dict[str, str]:

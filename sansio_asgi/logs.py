@@ -11,6 +11,7 @@ Drivers also log their traffic at the ``TRACE`` level (below ``DEBUG``, like uvi
 ``<`` came from the client (or, for ASGI messages, went into the app's ``receive()``), ``>``
 went to the client (or came out of the app's ``send()``). When trace is off each helper is one
 ``isEnabledFor`` check; drivers can cache ``trace_enabled()`` per connection and skip the call.
+HTTP/2 bytes are traced one line per frame (``H2FrameTrace``), parsed with hyperframe.
 
 A client can send bad requests as fast as it likes, so the WARNING for a rejected request is
 rate-limited (``RejectedRequestLog``): at most ``REJECTED_WARNINGS_PER_INTERVAL`` lines per
@@ -37,6 +38,7 @@ import logging
 import math
 import os
 import re
+import struct
 import sys
 import threading
 import time
@@ -430,9 +432,19 @@ def _preview(data: bytes | bytearray | memoryview, limit: int) -> str:
     return f"{text}…(+{rest} bytes)" if rest > 0 else text
 
 
-def trace_data(connection: str, direction: str, data: bytes) -> None:
-    """Trace bytes read (``<``) or written (``>``): ``127.0.0.1:50432 < 78 bytes b'GET /...'``."""
+def trace_data(connection: str, direction: str, data: bytes, *, protocol: str = "http/1.1") -> None:
+    """Trace bytes read (``<``) or written (``>``): ``127.0.0.1:50432 < 78 bytes b'GET /...'``.
+
+    ``protocol`` is what the connection speaks (the core's ``protocol``). HTTP/2 is traced one
+    line per frame (see ``H2FrameTrace``), and so is a read that opens with the HTTP/2 preface
+    whatever ``protocol`` says: the driver traces a read before the core has seen it.
+    """
     if error_log.isEnabledFor(TRACE):
+        if protocol == "h2" or (direction == "<" and bytes(data[: len(H2_PREFACE)]) == H2_PREFACE):
+            name = _printable(connection)
+            for line in h2_frames.lines(connection, direction, bytes(data)):
+                error_log.log(TRACE, "%s %s %s", name, direction, line)
+            return
         error_log.log(
             TRACE,
             "%s %s %d bytes %s",
@@ -441,6 +453,233 @@ def trace_data(connection: str, direction: str, data: bytes) -> None:
             len(data),
             _preview(data, TRACE_DATA_BYTES),
         )
+
+
+# -- trace: HTTP/2 frames ---------------------------------------------------------------------
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+H2_FRAME_HEADER_BYTES = 9  # RFC 9113 §4.1: length (24 bits), type, flags, stream id (32 bits)
+# An unknown frame type is legal (RFC 9113 §5.5: "Implementations MUST ignore unknown or
+# unsupported values in all extensible protocol elements"), but the extensions in use (ORIGIN,
+# PRIORITY_UPDATE) are small: a header of an unknown type announcing more than this is taken
+# for bytes that are not frames (say, HTTP/1.1 sent where HTTP/2 was negotiated).
+H2_MAX_EXTENSION_FRAME_BYTES = 16_384
+# Frame lines per read, then one line for the rest: a read of 64 KiB can hold 7,000 empty
+# frames, and trace should show a flood without becoming one.
+TRACE_FRAMES_PER_READ = 100
+# Connections whose last read (or write) ended inside a frame, remembered so that the next one
+# starts at a frame boundary; the oldest is forgotten beyond this.
+TRACE_SPLIT_CONNECTIONS = 1024
+
+_H2_FRAME_NAMES = {
+    0x0: "DATA",
+    0x1: "HEADERS",
+    0x2: "PRIORITY",
+    0x3: "RST_STREAM",
+    0x4: "SETTINGS",
+    0x5: "PUSH_PROMISE",
+    0x6: "PING",
+    0x7: "GOAWAY",
+    0x8: "WINDOW_UPDATE",
+    0x9: "CONTINUATION",
+    0xA: "ALTSVC",
+}
+
+
+class _Split:
+    """Where the last read of one direction ended inside a frame: the start of a frame header
+    cut short (``head``), or the body bytes still to come of the frame ``label``."""
+
+    __slots__ = ("head", "label", "remaining")
+
+    def __init__(self, head: bytes = b"", label: str = "", remaining: int = 0) -> None:
+        self.head = head
+        self.label = label
+        self.remaining = remaining
+
+
+class H2FrameTrace:
+    """HTTP/2 bytes as trace lines, one per frame, parsed with hyperframe (h2's frame layer).
+
+    ``127.0.0.1:50432 < HEADERS stream=1 flags=END_HEADERS,END_STREAM 34 bytes``. A read can
+    end inside a frame: its line says ``(partial frame ...)``, and where the read ended is kept
+    per connection and direction so the next read's line for the rest of that frame says so too
+    (the connection ``-``, whose peer is unknown, keeps nothing). Bytes that do not parse as
+    frames are shown as they are, once, from there to the end of the read; nothing raises.
+    Header blocks are HPACK, whose meaning depends on every earlier block: only their sizes
+    are shown.
+    """
+
+    def __init__(self, max_connections: int = TRACE_SPLIT_CONNECTIONS) -> None:
+        self.max_connections = max_connections
+        self._lock = threading.Lock()  # drivers trace from their own threads
+        self._splits: dict[tuple[str, str], _Split] = {}  # oldest first
+
+    def forget(self, connection: str) -> None:
+        """The connection is new or gone: a split of an earlier one on its address is stale."""
+        with self._lock:
+            self._splits.pop((connection, "<"), None)
+            self._splits.pop((connection, ">"), None)
+
+    def lines(self, connection: str, direction: str, data: bytes) -> list[str]:
+        key = (connection, direction)
+        with self._lock:
+            split = self._splits.pop(key, None)
+        lines: list[str] = []
+        split = self._describe(data, split, lines)
+        if not lines:  # nothing read or written: as for HTTP/1.1
+            lines.append(f"{len(data)} bytes {_preview(data, TRACE_DATA_BYTES)}")
+        if split is not None and connection != "-":
+            with self._lock:
+                self._splits[key] = split
+                while len(self._splits) > self.max_connections:
+                    del self._splits[next(iter(self._splits))]
+        return lines
+
+    def _describe(self, data: bytes, split: _Split | None, lines: list[str]) -> _Split | None:
+        """Append the lines for ``data``; return where it ends inside a frame, if it does."""
+        from hyperframe.exceptions import HyperframeError
+        from hyperframe.frame import Frame
+
+        position = 0
+        if split is not None and split.remaining:
+            here = min(split.remaining, len(data))
+            remaining = split.remaining - here
+            more = f", {remaining} to come" if remaining else ""
+            lines.append(f"{split.label} (rest of frame: {here} bytes{more})")
+            if remaining:
+                return _Split(label=split.label, remaining=remaining)
+            position = here
+        else:
+            if split is not None:
+                data = split.head + data
+            if data.startswith(H2_PREFACE):
+                lines.append(f"PREFACE {len(H2_PREFACE)} bytes")
+                position = len(H2_PREFACE)
+            elif data and H2_PREFACE.startswith(data):
+                lines.append(f"{len(data)} bytes (partial preface)")
+                return _Split(head=data)
+            elif data.startswith(b"HTTP/1.1 "):  # the 101 of an h2c upgrade, then frames
+                end = data.find(b"\r\n\r\n")
+                if end >= 0:
+                    position = end + 4
+                    lines.append(f"{position} bytes {_preview(data[:position], TRACE_DATA_BYTES)}")
+        frames = 0
+        view = memoryview(data)
+        while position < len(data):
+            if frames == TRACE_FRAMES_PER_READ:
+                return self._count_rest(data, position, lines)
+            start = position
+            if len(data) - start < H2_FRAME_HEADER_BYTES:
+                lines.append(f"{len(data) - start} bytes (partial frame header)")
+                return _Split(head=data[start:])
+            body = start + H2_FRAME_HEADER_BYTES
+            try:
+                frame, length = Frame.parse_frame_header(view[start:body])
+                if frame.type not in _H2_FRAME_NAMES and length > H2_MAX_EXTENSION_FRAME_BYTES:
+                    raise ValueError("not a frame")
+                label = self._label(frame)
+                end = body + length
+                if end > len(data):
+                    here = len(data) - body
+                    preview = ""
+                    if frame.type == 0x0 and "PADDED" not in frame.flags and here:
+                        preview = " " + _preview(data[body:], TRACE_PREVIEW_BYTES)
+                    lines.append(f"{label} {length} bytes (partial frame: {here} here){preview}")
+                    return _Split(label=label, remaining=end - len(data))
+                frame.parse_body(view[body:end])
+                line = f"{label} {length} bytes{self._details(frame)}"
+            except (HyperframeError, ValueError, struct.error):  # not frames: show them as bytes
+                lines.append(
+                    f"{len(data) - start} bytes {_preview(data[start:], TRACE_DATA_BYTES)}"
+                )
+                return None
+            lines.append(line)
+            frames += 1
+            position = end
+        return None
+
+    @staticmethod
+    def _count_rest(data: bytes, position: int, lines: list[str]) -> _Split | None:
+        """One line for the frames past ``TRACE_FRAMES_PER_READ``, walking their headers."""
+        start, frames = position, 0
+        while len(data) - position >= H2_FRAME_HEADER_BYTES:
+            length = int.from_bytes(data[position : position + 3], "big")
+            end = position + H2_FRAME_HEADER_BYTES + length
+            if end > len(data):
+                break
+            frames += 1
+            position = end
+        lines.append(f"{frames} more frames, {position - start} bytes (not shown)")
+        if position == len(data):
+            return None
+        rest = len(data) - position
+        if rest < H2_FRAME_HEADER_BYTES:
+            lines.append(f"{rest} bytes (partial frame header)")
+            return _Split(head=data[position:])
+        length = int.from_bytes(data[position : position + 3], "big")
+        here = rest - H2_FRAME_HEADER_BYTES
+        lines.append(f"{length} bytes (partial frame: {here} here)")
+        return _Split(label="frame", remaining=length - here)
+
+    @staticmethod
+    def _label(frame: Any) -> str:
+        kind = frame.type
+        name = _H2_FRAME_NAMES.get(kind) or f"UNKNOWN(0x{kind:02x})"
+        label = f"{name} stream={frame.stream_id}"
+        if kind not in _H2_FRAME_NAMES:
+            flags = frame.flag_byte
+            return f"{label} flags=0x{flags:02x}" if flags else label
+        if frame.flags:
+            label += f" flags={','.join(sorted(frame.flags))}"
+        return label
+
+    @staticmethod
+    def _details(frame: Any) -> str:
+        kind = frame.type
+        if kind == 0x0:  # DATA
+            return f" {_preview(frame.data, TRACE_PREVIEW_BYTES)}" if frame.data else ""
+        if (kind == 0x1 and "PRIORITY" in frame.flags) or kind == 0x2:  # HEADERS, PRIORITY
+            exclusive = " exclusive" if frame.exclusive else ""
+            # RFC 9113 §6.3: "Add one to the value to obtain a weight between 1 and 256."
+            return f" depends_on={frame.depends_on} weight={frame.stream_weight + 1}{exclusive}"
+        if kind == 0x3:  # RST_STREAM
+            return f" error={_h2_error(frame.error_code)}"
+        if kind == 0x4:  # SETTINGS
+            return "".join(f" {_h2_setting(k)}={v}" for k, v in frame.settings.items())
+        if kind == 0x5:  # PUSH_PROMISE
+            return f" promised_stream={frame.promised_stream_id}"
+        if kind == 0x6:  # PING
+            return f" opaque={frame.opaque_data.hex()}"
+        if kind == 0x7:  # GOAWAY
+            text = f" last_stream={frame.last_stream_id} error={_h2_error(frame.error_code)}"
+            if frame.additional_data:
+                text += f" debug={_preview(frame.additional_data, TRACE_PREVIEW_BYTES)}"
+            return text
+        if kind == 0x8:  # WINDOW_UPDATE
+            return f" increment={frame.window_increment}"
+        return ""
+
+
+def _h2_error(code: int) -> str:
+    from h2.errors import ErrorCodes
+
+    try:
+        return ErrorCodes(code).name
+    except ValueError:  # RFC 9113 §7: "Unknown or unsupported error codes MUST NOT trigger
+        return f"0x{code:x}"  # any special behavior."
+
+
+def _h2_setting(code: int) -> str:
+    from h2.settings import SettingCodes
+
+    try:
+        return SettingCodes(code).name
+    except ValueError:  # RFC 9113 §6.5.2: "An endpoint that receives a SETTINGS frame with any
+        return f"0x{code:x}"  # unknown or unsupported identifier MUST ignore that setting."
+
+
+h2_frames = H2FrameTrace()  # what trace_data uses
 
 
 def _message_value(key: str, value: Any) -> str:
@@ -484,6 +723,8 @@ def trace_message(connection: str, direction: str, message: Mapping[str, Any]) -
 def trace_event(connection: str, text: str) -> None:
     """Trace a connection event: ``127.0.0.1:50432 connection made``."""
     if error_log.isEnabledFor(TRACE):
+        if text in ("connection made", "connection lost"):
+            h2_frames.forget(connection)
         error_log.log(TRACE, "%s %s", _printable(connection), _printable(text))
 
 

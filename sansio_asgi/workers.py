@@ -45,7 +45,7 @@ from typing import Any, NoReturn
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
 
-from .config import AppLoadError, Config, ConfigError
+from .config import H2_RANGES, AppLoadError, Config, ConfigError
 from .logs import LOG_LEVELS, configure_logging
 from .server import LIFESPAN_FAILED_EXIT_CODE, Server
 
@@ -86,6 +86,28 @@ def _setting(cfg: Any, name: str, default: Any) -> Any:
         return default
 
 
+def _http2_options(cfg: Any) -> dict[str, Any]:
+    """gunicorn's HTTP/2 settings (gunicorn 25 and later; an older one leaves ours).
+
+    ``--http-protocols`` must name h2, and without TLS ``--http2-cleartext`` must be on (this
+    server does not tell prior knowledge from Upgrade: either value allows both).
+    """
+    options: dict[str, Any] = {}
+    protocols = _setting(cfg, "http_protocols", None)
+    if protocols is not None:
+        cleartext = _setting(cfg, "http2_cleartext", "off") != "off"
+        options["http2"] = "h2" in protocols and bool(cfg.is_ssl or cleartext)
+    for name in H2_RANGES:
+        value = _setting(cfg, name.replace("h2_", "http2_", 1), None)
+        if value == 0 and name == "h2_max_header_list_size":
+            # gunicorn's "unlimited": this server keeps its own limit, the one that bounds an
+            # HPACK bomb.
+            value = None
+        if value is not None:
+            options[name] = int(value)
+    return options
+
+
 def config_from_gunicorn(cfg: Any, app: Any, *, driver: str, max_requests: int | None) -> Config:
     """A ``Config`` from gunicorn's settings; ``ValueError`` for one that cannot be honoured."""
     proxy_protocol = _setting(cfg, "proxy_protocol", False)
@@ -112,6 +134,7 @@ def config_from_gunicorn(cfg: Any, app: Any, *, driver: str, max_requests: int |
         "log_level": cfg.loglevel.lower() if cfg.loglevel.lower() in LOG_LEVELS else "info",
         "access_log_format": cfg.access_log_format,
     }
+    options.update(_http2_options(cfg))
     if cfg.is_ssl:
         ssl_options = cfg.ssl_options
         options["ssl_certfile"] = ssl_options.get("certfile")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,6 +110,14 @@ def test_demo_app_serves_and_stops_cleanly(driver: str, sig: int) -> None:
         (["--driver", "trio"], "--driver"),
         (["--timeout-keep-alive", "-1"], "--timeout-keep-alive"),
         (["--log-level", "loud"], "--log-level"),
+        (["--http2=yes"], "--http2"),
+        (["--h2-max-concurrent-streams", "0"], "--h2-max-concurrent-streams"),
+        (["--h2-max-concurrent-streams", "many"], "--h2-max-concurrent-streams"),
+        (["--h2-max-header-list-size", "1023"], "--h2-max-header-list-size"),
+        (["--h2-max-frame-size", "16383"], "--h2-max-frame-size"),
+        (["--h2-max-frame-size", "16777216"], "--h2-max-frame-size"),
+        (["--h2-initial-window-size", "0"], "--h2-initial-window-size"),
+        (["--h2-initial-window-size", "2147483648"], "--h2-initial-window-size"),
     ],
 )
 def test_bad_flag_is_one_line_naming_it(args: list[str], fragment: str) -> None:
@@ -264,6 +273,7 @@ def test_help_groups_the_flags_and_shows_every_default() -> None:
     for group in (
         "binding:",
         "protocol:",
+        "HTTP/2:",
         "timeouts (seconds):",
         "limits:",
         "processes:",
@@ -441,3 +451,141 @@ def test_http_and_ws_choose_the_readers(
     monkeypatch.setattr(config, "WS_PARSER", "auto")
     settings = config_from_args(build_parser().parse_args([*argv, "main:app"])).protocol_settings()
     assert (settings.http_parser, settings.ws_parser) == (http_parser, ws_parser)
+
+
+# -- HTTP/2 ----------------------------------------------------------------------------------
+
+
+def test_http2_flags_reach_the_protocol_settings() -> None:
+    from sansio_asgi.cli import build_parser, config_from_args
+    from sansio_asgi.core.settings import HTTP2
+
+    def settings(*argv: str) -> Any:
+        return config_from_args(build_parser().parse_args([*argv, "main:app"])).protocol_settings()
+
+    defaults = settings()
+    assert defaults.http2 is HTTP2  # True unless a test run set SANSIO_ASGI_HTTP2
+    assert (
+        defaults.h2_max_concurrent_streams,
+        defaults.h2_max_header_list_bytes,
+        defaults.h2_max_frame_bytes,
+        defaults.h2_initial_window_bytes,
+    ) == (100, 16384, 16384, 65535)
+    assert settings("--http2").http2 is True
+    assert settings("--no-http2").http2 is False
+    chosen = settings(
+        "--h2-max-concurrent-streams",
+        "7",
+        "--h2-max-header-list-size",
+        "1024",
+        "--h2-max-frame-size",
+        "16777215",
+        "--h2-initial-window-size",
+        "2147483647",
+    )
+    assert (
+        chosen.h2_max_concurrent_streams,
+        chosen.h2_max_header_list_bytes,
+        chosen.h2_max_frame_bytes,
+        chosen.h2_initial_window_bytes,
+    ) == (7, 1024, 16777215, 2**31 - 1)
+
+
+def test_http2_flags_as_environment_variables() -> None:
+    from sansio_asgi.cli import apply_environment, build_parser, config_from_args
+
+    parser = build_parser()
+    apply_environment(
+        parser,
+        {
+            "SANSIO_ASGI_HTTP2": "false",
+            "SANSIO_ASGI_H2_MAX_CONCURRENT_STREAMS": "250",
+            "SANSIO_ASGI_H2_MAX_HEADER_LIST_SIZE": "65536",
+            "SANSIO_ASGI_H2_MAX_FRAME_SIZE": "32768",
+            "SANSIO_ASGI_H2_INITIAL_WINDOW_SIZE": "1048576",
+        },
+    )
+    config = config_from_args(parser.parse_args(["main:app"]))
+    assert config.http2 is False
+    assert config.h2_max_concurrent_streams == 250
+    assert config.h2_max_header_list_size == 65536
+    assert config.h2_max_frame_size == 32768
+    assert config.h2_initial_window_size == 1048576
+    # the command line still wins
+    assert config_from_args(parser.parse_args(["--http2", "main:app"])).http2 is True
+
+    bad = run_cli(env={**os.environ, "SANSIO_ASGI_H2_MAX_FRAME_SIZE": "1024"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "sansio-asgi: error: SANSIO_ASGI_H2_MAX_FRAME_SIZE: invalid number 1024: must be from "
+        "16384 to 16777215 (RFC 9113 §6.5.2)"
+    )
+    bad = run_cli(env={**os.environ, "SANSIO_ASGI_HTTP2": "maybe"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "sansio-asgi: error: SANSIO_ASGI_HTTP2: invalid boolean 'maybe': use true or false"
+    )
+
+
+def test_http2_range_errors_name_the_flag_and_the_range() -> None:
+    result = run_cli("--h2-max-frame-size", "100")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "sansio-asgi: error: argument --h2-max-frame-size: invalid number 100: must be from "
+        "16384 to 16777215 (RFC 9113 §6.5.2)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("h2_max_concurrent_streams", 0, "--h2-max-concurrent-streams 0: must be from 1 to"),
+        ("h2_max_header_list_size", 100, "--h2-max-header-list-size 100: must be from 1024"),
+        ("h2_max_frame_size", 2**24, "--h2-max-frame-size 16777216: must be from 16384"),
+        ("h2_initial_window_size", 2**31, "--h2-initial-window-size 2147483648: must be from 1"),
+        ("h2_max_frame_size", "16384", "--h2-max-frame-size '16384': must be from 16384"),
+    ],
+)
+def test_http2_settings_of_run_are_checked(option: str, value: object, fragment: str) -> None:
+    """``run()`` and ``Config`` take the same settings, and refuse the same values."""
+    from sansio_asgi.config import Config, ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        Config(**{option: value})
+    assert fragment in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_run_refuses_a_bad_http2_setting_in_one_line() -> None:
+    code = "import sansio_asgi\nsansio_asgi.run(port=0, h2_max_frame_size=1)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE_S
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "sansio-asgi: error: --h2-max-frame-size 1: must be from 16384 to 16777215 "
+        "(RFC 9113 §6.5.2)"
+    )
+
+
+def test_run_takes_the_http2_settings() -> None:
+    from sansio_asgi.config import Config
+
+    config = Config(http2=False, h2_max_concurrent_streams=3, h2_initial_window_size=1)
+    settings = config.protocol_settings()
+    assert (settings.http2, settings.h2_max_concurrent_streams) == (False, 3)
+    assert settings.h2_initial_window_bytes == 1
+
+
+def test_every_flag_is_in_the_readme() -> None:
+    from sansio_asgi.cli import build_parser
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    flags = [
+        option
+        for action in build_parser()._actions
+        for option in action.option_strings
+        if option.startswith("--") and action.dest != "help"
+    ]
+    assert "--h2-max-frame-size" in flags
+    assert [flag for flag in flags if f"`{flag}" not in readme] == []

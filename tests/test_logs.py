@@ -20,6 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PriorityFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sansio_asgi import logs
 from sansio_asgi.core.events import AppMisbehaved, RequestRejected, ResponseCompleted
@@ -29,6 +43,7 @@ from sansio_asgi.logs import (
     TRACE,
     AccessFormatter,
     DefaultFormatter,
+    H2FrameTrace,
     RejectedRequestLog,
     access_log,
     configure_logging,
@@ -57,10 +72,13 @@ def logging_state() -> Iterator[None]:
     saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
     formatter = logs._access_formatter
     rejected = logs.rejected_requests
+    frames = logs.h2_frames
     logs.rejected_requests = RejectedRequestLog()  # no earlier test's rejections count here
+    logs.h2_frames = H2FrameTrace()  # nor an earlier test's frame cut short
     yield
     logs._access_formatter = formatter
     logs.rejected_requests = rejected
+    logs.h2_frames = frames
     for logger, handlers, level, propagate, disabled in saved:
         for handler in logger.handlers:
             if handler not in handlers:
@@ -537,6 +555,281 @@ def test_trace_lines_on_the_console(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("trace", access=True, use_colors=False)
     trace_event("c", "connection made")
     assert capsys.readouterr().err == "TRACE:    c connection made\n"
+
+
+# -- trace: HTTP/2 frames --------------------------------------------------------------------
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def settings_frame() -> bytes:
+    frame = SettingsFrame(0)
+    frame.settings = {3: 100, 4: 65535, 8: 1}
+    return frame.serialize()
+
+
+def client_bytes() -> bytes:
+    """A client's first flight and more: one frame of every common type."""
+    headers = HeadersFrame(1, b"\x82\x84\x86" + b"A" * 31, flags=["END_HEADERS", "END_STREAM"])
+    data = DataFrame(3, b"hello", flags=["END_STREAM"])
+    ping = PingFrame(0, flags=["ACK"])
+    ping.opaque_data = b"\x00\x01\x02\x03\x04\x05\x06\x07"
+    return b"".join(
+        [
+            PREFACE,
+            settings_frame(),
+            SettingsFrame(0, flags=["ACK"]).serialize(),
+            headers.serialize(),
+            data.serialize(),
+            WindowUpdateFrame(0, window_increment=1_000_000).serialize(),
+            ping.serialize(),
+            RstStreamFrame(3, error_code=8).serialize(),
+            GoAwayFrame(0, last_stream_id=3, error_code=11, additional_data=b"calm").serialize(),
+        ]
+    )
+
+
+CLIENT_LINES = [
+    "PREFACE 24 bytes",
+    "SETTINGS stream=0 18 bytes MAX_CONCURRENT_STREAMS=100 INITIAL_WINDOW_SIZE=65535 "
+    "ENABLE_CONNECT_PROTOCOL=1",
+    "SETTINGS stream=0 flags=ACK 0 bytes",
+    "HEADERS stream=1 flags=END_HEADERS,END_STREAM 34 bytes",
+    "DATA stream=3 flags=END_STREAM 5 bytes b'hello'",
+    "WINDOW_UPDATE stream=0 4 bytes increment=1000000",
+    "PING stream=0 flags=ACK 8 bytes opaque=0001020304050607",
+    "RST_STREAM stream=3 4 bytes error=CANCEL",
+    "GOAWAY stream=0 12 bytes last_stream=3 error=ENHANCE_YOUR_CALM debug=b'calm'",
+]
+
+
+def trace_lines(captured: io.StringIO, prefix: str = "TRACE c < ") -> list[str]:
+    lines = captured.getvalue().splitlines()
+    assert all(line.startswith(prefix) for line in lines), lines
+    return [line[len(prefix) :] for line in lines]
+
+
+def test_h2_one_trace_line_per_frame(captured: io.StringIO) -> None:
+    trace_data("127.0.0.1:50432", "<", client_bytes(), protocol="h2")
+    assert trace_lines(captured, "TRACE 127.0.0.1:50432 < ") == CLIENT_LINES
+
+
+def test_h2_preface_is_recognised_before_the_core_switched(captured: io.StringIO) -> None:
+    """A driver traces a read before the core sees it: the prior-knowledge preface arrives on
+    a connection that still says HTTP/1.1."""
+    trace_data("c", "<", client_bytes())
+    assert trace_lines(captured) == CLIENT_LINES
+
+
+def test_h2_server_frames(captured: io.StringIO) -> None:
+    promise = PushPromiseFrame(1, promised_stream_id=2, data=b"\x82", flags=["END_HEADERS"])
+    data = b"".join(
+        [
+            settings_frame(),
+            HeadersFrame(1, b"\x88", flags=["END_HEADERS"]).serialize(),
+            promise.serialize(),
+            DataFrame(1, b"").serialize(),
+            DataFrame(1, b"x" * 100, flags=["END_STREAM"]).serialize(),
+            DataFrame(5, b"ab", flags=["PADDED"], pad_length=3).serialize(),
+            HeadersFrame(1, b"\x88").serialize(),
+            ContinuationFrame(1, b"\x40", flags=["END_HEADERS"]).serialize(),
+            PriorityFrame(7, depends_on=3, stream_weight=15, exclusive=True).serialize(),
+            b"\x00\x00\x03\x10\x01\x00\x00\x00\x00abc",  # PRIORITY_UPDATE (RFC 9218), flag 1
+            b"\x00\x00\x00\x10\x00\x00\x00\x00\x00",
+            RstStreamFrame(9, error_code=0xFF).serialize(),
+        ]
+    )
+    trace_data("c", ">", data, protocol="h2")
+    assert trace_lines(captured, "TRACE c > ") == [
+        "SETTINGS stream=0 18 bytes MAX_CONCURRENT_STREAMS=100 INITIAL_WINDOW_SIZE=65535 "
+        "ENABLE_CONNECT_PROTOCOL=1",
+        "HEADERS stream=1 flags=END_HEADERS 1 bytes",
+        "PUSH_PROMISE stream=1 flags=END_HEADERS 5 bytes promised_stream=2",
+        "DATA stream=1 0 bytes",
+        "DATA stream=1 flags=END_STREAM 100 bytes b'" + "x" * 40 + "'…(+60 bytes)",
+        "DATA stream=5 flags=PADDED 6 bytes b'ab'",
+        "HEADERS stream=1 1 bytes",
+        "CONTINUATION stream=1 flags=END_HEADERS 1 bytes",
+        "PRIORITY stream=7 5 bytes depends_on=3 weight=16 exclusive",
+        "UNKNOWN(0x10) stream=0 flags=0x01 3 bytes",
+        "UNKNOWN(0x10) stream=0 0 bytes",
+        "RST_STREAM stream=9 4 bytes error=0xff",
+    ]
+
+
+def test_h2_unknown_setting_and_error_codes_are_shown_as_numbers(captured: io.StringIO) -> None:
+    frame = SettingsFrame(0)
+    frame.settings = {0x99: 7}
+    goaway = GoAwayFrame(0, last_stream_id=0, error_code=0x1234)
+    trace_data("c", "<", frame.serialize() + goaway.serialize(), protocol="h2")
+    assert trace_lines(captured) == [
+        "SETTINGS stream=0 6 bytes 0x99=7",
+        "GOAWAY stream=0 8 bytes last_stream=0 error=0x1234",
+    ]
+
+
+@pytest.mark.parametrize("cut", range(1, len(client_bytes())))
+def test_h2_a_read_may_end_anywhere(cut: int) -> None:
+    """Split in two at any byte, every frame but the one cut is shown as whole, the cut one
+    as a partial frame and its rest (or, cut in its header, whole with the second read)."""
+    trace = H2FrameTrace()
+    data = client_bytes()
+    lines = trace.lines("c", "<", data[:cut]) + trace.lines("c", "<", data[cut:])
+    whole = [line for line in lines if "partial" not in line and "rest of frame" not in line]
+    cut_lines = [line for line in lines if line not in whole]
+    missing = [line for line in CLIENT_LINES if line not in whole]
+    assert whole == [line for line in CLIENT_LINES if line in whole]  # in order
+    if not cut_lines:  # cut between two frames
+        assert whole == CLIENT_LINES
+    elif len(cut_lines) == 1:  # cut in a frame header or the preface: whole in the 2nd read
+        assert missing == []
+        assert cut_lines[0].endswith(("(partial frame header)", "(partial preface)"))
+    else:  # cut inside a frame's body
+        assert len(missing) == 1
+        first, rest = cut_lines
+        label = missing[0].split(" bytes")[0].rsplit(" ", 1)[0]
+        assert first.startswith(f"{label} ") and "(partial frame: " in first
+        assert rest.startswith(f"{label} (rest of frame: ")
+
+
+def test_h2_a_frame_over_many_reads(captured: io.StringIO) -> None:
+    data = DataFrame(1, b"y" * 50_000).serialize()
+    for start in range(0, len(data), 20_000):
+        trace_data("c", "<", data[start : start + 20_000], protocol="h2")
+    assert trace_lines(captured) == [
+        "DATA stream=1 50000 bytes (partial frame: 19991 here) b'" + "y" * 40 + "'…(+19951 bytes)",
+        "DATA stream=1 (rest of frame: 20000 bytes, 10009 to come)",
+        "DATA stream=1 (rest of frame: 10009 bytes)",
+    ]
+
+
+def test_h2_splits_are_kept_per_connection_and_direction(captured: io.StringIO) -> None:
+    frame = DataFrame(1, b"hello").serialize()
+    trace_data("a", "<", frame[:10], protocol="h2")
+    trace_data("b", "<", frame, protocol="h2")  # another connection: not the rest of a's frame
+    trace_data("a", ">", frame, protocol="h2")  # a's writes: neither
+    trace_data("a", "<", frame[10:], protocol="h2")
+    assert captured.getvalue().splitlines() == [
+        "TRACE a < DATA stream=1 5 bytes (partial frame: 1 here) b'h'",
+        "TRACE b < DATA stream=1 5 bytes b'hello'",
+        "TRACE a > DATA stream=1 5 bytes b'hello'",
+        "TRACE a < DATA stream=1 (rest of frame: 4 bytes)",
+    ]
+
+
+def test_h2_a_new_connection_on_the_same_address_starts_afresh(captured: io.StringIO) -> None:
+    frame = DataFrame(1, b"hello").serialize()
+    trace_data("c", "<", frame[:10], protocol="h2")
+    trace_event("c", "connection lost")
+    trace_event("c", "connection made")
+    trace_data("c", "<", frame, protocol="h2")
+    assert captured.getvalue().splitlines()[-1] == "TRACE c < DATA stream=1 5 bytes b'hello'"
+
+
+def test_h2_an_unknown_peer_keeps_no_split() -> None:
+    """Every connection whose peer is unknown is ``-``: one's split is not another's."""
+    trace = H2FrameTrace()
+    frame = DataFrame(1, b"hello").serialize()
+    assert trace.lines("-", "<", frame[:10]) == [
+        "DATA stream=1 5 bytes (partial frame: 1 here) b'h'"
+    ]
+    assert trace.lines("-", "<", frame) == ["DATA stream=1 5 bytes b'hello'"]
+
+
+def test_h2_splits_remembered_are_bounded() -> None:
+    trace = H2FrameTrace(max_connections=2)
+    frame = DataFrame(1, b"hello").serialize()
+    for connection in ("a", "b", "c"):
+        trace.lines(connection, "<", frame[:10])
+    assert trace.lines("a", "<", frame) == ["DATA stream=1 5 bytes b'hello'"]  # forgotten
+    assert trace.lines("c", "<", frame[10:]) == ["DATA stream=1 (rest of frame: 4 bytes)"]
+    assert trace.lines("c", "<", b"") == ["0 bytes b''"]
+
+
+def test_h2_upgrade_response_then_frames(captured: io.StringIO) -> None:
+    head = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+    trace_data("c", ">", head + settings_frame(), protocol="h2")
+    assert trace_lines(captured, "TRACE c > ") == [
+        f"{len(head)} bytes {head!r}",
+        "SETTINGS stream=0 18 bytes MAX_CONCURRENT_STREAMS=100 INITIAL_WINDOW_SIZE=65535 "
+        "ENABLE_CONNECT_PROTOCOL=1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",  # HTTP/1.1 where h2 was negotiated
+        DataFrame(1, b"x").serialize()[:5] + b"\x00\x00\x00\x00",  # DATA on stream 0
+        b"\x00\x00\x03\x08\x00\x00\x00\x00\x00abc",  # a WINDOW_UPDATE of 3 bytes
+        b"\x00\x00\x01\x00\x08\x00\x00\x00\x01\x05",  # DATA padded beyond its length
+    ],
+)
+def test_h2_bytes_that_are_not_frames_are_shown_as_bytes(
+    captured: io.StringIO, data: bytes
+) -> None:
+    ping = PingFrame(0).serialize()
+    trace_data("c", "<", ping + data, protocol="h2")
+    trace_data("c", "<", ping, protocol="h2")  # nothing is carried over from the garbage
+    assert trace_lines(captured) == [
+        "PING stream=0 8 bytes opaque=0000000000000000",
+        f"{len(data)} bytes {data!r}",
+        "PING stream=0 8 bytes opaque=0000000000000000",
+    ]
+
+
+@given(st.lists(st.binary(max_size=64), max_size=8))
+def test_h2_any_bytes_in_any_reads_never_raise(reads: list[bytes]) -> None:
+    trace = H2FrameTrace()
+    for data in reads:
+        lines = trace.lines("c", "<", data)
+        assert lines and all(line.isprintable() for line in lines)
+
+
+@given(st.integers(min_value=1, max_value=len(client_bytes()) - 1))
+def test_h2_valid_frames_with_any_reads_end_on_a_boundary(cut: int) -> None:
+    """After the last read no frame is left open: the next read starts on a frame."""
+    trace = H2FrameTrace()
+    data = client_bytes()
+    trace.lines("c", "<", data[:cut])
+    trace.lines("c", "<", data[cut:])
+    assert trace.lines("c", "<", PingFrame(0).serialize()) == [
+        "PING stream=0 8 bytes opaque=0000000000000000"
+    ]
+
+
+def test_h2_a_flood_in_one_read_is_summed_up(captured: io.StringIO) -> None:
+    ping = PingFrame(0).serialize()
+    data = ping * 150 + DataFrame(1, b"hello").serialize()[:12]
+    trace_data("c", "<", data, protocol="h2")
+    lines = trace_lines(captured)
+    assert lines[:100] == ["PING stream=0 8 bytes opaque=0000000000000000"] * 100
+    assert lines[100:] == [
+        "50 more frames, 850 bytes (not shown)",
+        "5 bytes (partial frame: 3 here)",
+    ]
+    trace_data("c", "<", b"lo" + ping, protocol="h2")
+    assert trace_lines(captured)[-2:] == [
+        "frame (rest of frame: 2 bytes)",
+        "PING stream=0 8 bytes opaque=0000000000000000",
+    ]
+
+
+@pytest.mark.parametrize("protocol", ["http/1.1", "websocket"])
+def test_other_protocols_keep_the_bytes_line(captured: io.StringIO, protocol: str) -> None:
+    frame = DataFrame(1, b"hello").serialize()
+    trace_data("127.0.0.1:50432", ">", frame, protocol=protocol)
+    trace_data("127.0.0.1:50432", "<", b"GET / HTTP/1.1\r\n\r\n", protocol=protocol)
+    assert captured.getvalue().splitlines() == [
+        rf"TRACE 127.0.0.1:50432 > 14 bytes {frame!r}",
+        r"TRACE 127.0.0.1:50432 < 18 bytes b'GET / HTTP/1.1\r\n\r\n'",
+    ]
+
+
+def test_h2_trace_off_parses_nothing(captured: io.StringIO) -> None:
+    logging.getLogger("sansio_asgi").setLevel(logging.DEBUG)
+    trace_data("c", ">", Exploding(), protocol="h2")  # type: ignore[arg-type]
+    assert captured.getvalue() == ""
 
 
 # -- configure_logging ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import trustme
 from gunicorn.config import Config as GunicornConfig
 from websockets.sync.client import connect as ws_connect
 
+from sansio_asgi.core.settings import H2_MAX_HEADER_LIST_BYTES
 from sansio_asgi.workers import config_from_gunicorn, max_header_bytes
 
 from ..drivers.conftest import wait_for
@@ -222,6 +223,29 @@ def test_settings_mapping() -> None:
     assert config.access_log_format == '%(h)s "%(r)s" %(s)s'
     assert config.log_level == "warning"
     assert config.ssl_certfile is None
+
+
+def test_http2_settings_mapping() -> None:
+    plain = config_from_gunicorn(GunicornConfig(), APP, driver="asyncio", max_requests=None)
+    assert plain.http2 is False  # gunicorn's default --http-protocols is h1
+    cfg = GunicornConfig()
+    for name, value in [
+        ("http_protocols", "h2,h1"),
+        ("http2_cleartext", "prior-knowledge"),
+        ("http2_max_concurrent_streams", 7),
+        ("http2_initial_window_size", 1024),
+        ("http2_max_frame_size", 32768),
+        ("http2_max_header_list_size", 0),  # gunicorn's "unlimited": ours stays
+    ]:
+        cfg.set(name, value)
+    config = config_from_gunicorn(cfg, APP, driver="asyncio", max_requests=None)
+    assert config.http2 is True
+    assert config.h2_max_concurrent_streams == 7
+    assert config.h2_initial_window_size == 1024
+    assert config.h2_max_frame_size == 32768
+    assert config.h2_max_header_list_size == H2_MAX_HEADER_LIST_BYTES
+    cfg.set("http2_cleartext", "off")  # without TLS, h2 only with cleartext on
+    assert not config_from_gunicorn(cfg, APP, driver="asyncio", max_requests=None).http2
 
 
 def test_header_limits_follow_gunicorns_own_bounds() -> None:
