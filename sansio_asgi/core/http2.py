@@ -58,7 +58,7 @@ from typing import Any
 from urllib.parse import quote
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionState, H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -76,6 +76,8 @@ from h2.events import (
 )
 from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
+from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
 from .cycle import (
@@ -124,6 +126,16 @@ CONNECTION_SPECIFIC = frozenset(
 _NOT_IN_WEBSOCKET_200 = CONNECTION_SPECIFIC | {b"sec-websocket-accept"}
 
 _ENHANCE_YOUR_CALM = ErrorCodes.ENHANCE_YOUR_CALM
+# The preface and the header of the frame after it, whose type must be SETTINGS (0x4).
+_OPENING_BYTES = len(PREFACE) + 4
+_SETTINGS_TYPE = 0x4
+# A GOAWAY without debug data: a 9-byte frame header and 8 bytes, type 0x7.
+_GOAWAY_BYTES = 17
+_GOAWAY_TYPE = b"\x07"
+# A DATA frame smaller than this waits for the window to open further, unless it ends what is
+# pending or the client keeps its windows small: a window opened a byte at a time must not
+# make a frame a byte (CVE-2019-9511, data dribble).
+_MIN_DATA_FRAME_BYTES = 1024
 
 
 class H2Stream:
@@ -279,8 +291,8 @@ class HTTP2Handler(Handler):
         "_draining",
         "_interval_start",
         "_now_hint",
+        "_opening",
         "_resets",
-        "_running",
         "_streams",
         "_timed",
     )
@@ -342,18 +354,25 @@ class HTTP2Handler(Handler):
         self._streams: dict[int, H2Stream] = {}
         self._by_cycle: dict[HTTPCycle | WebSocketCycle, H2Stream] = {}
         self._timed: set[H2Stream] = set()  # streams with a deadline of their own
-        self._running = 0  # apps of this connection that have not finished
         self._draining = False  # GOAWAY sent or received: no new stream is served
         self._interval_start = now
         self._now_hint = now  # the last time a call brought, for work it does not time
         self._resets = 0
         self._control_frames = 0
         head: RequestHead | None = None
+        # The first bytes, until the frame after the preface shows its type.
+        self._opening: bytes | None = b""
         if upgrade is None:
             conn.initiate_connection()
         else:
             head, settings_header = upgrade
             conn.initiate_upgrade_connection(settings_header)
+        # SETTINGS_MAX_CONCURRENT_STREAMS is advertised (above), but enforced here: h2 would
+        # end the connection for one stream too many, where RFC 9113 §5.1.2 allows refusing
+        # that stream alone ("a stream error ... of type PROTOCOL_ERROR or REFUSED_STREAM"),
+        # and this module counts running apps, which outlive their streams.
+        conn.local_settings.max_concurrent_streams = 2**31 - 1
+        conn.local_settings.acknowledge()
         # The connection's window covers every stream's, so a stream whose app does not read
         # never stops the others (RFC 9113 §6.9.2: only WINDOW_UPDATE changes it).
         extra = streams * window - 65_535
@@ -371,14 +390,28 @@ class HTTP2Handler(Handler):
         if not data or phase is Phase.LINGERING or phase is Phase.CLOSED:
             return
         self._now_hint = now
+        opening = self._opening
+        if opening is not None:
+            # RFC 9113 §3.4: "That is, the connection preface starts with the string
+            # PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n. This sequence MUST be followed by a
+            # SETTINGS frame"; h2 checks the string, the frame's type is checked here.
+            opening += data[: _OPENING_BYTES - len(opening)]
+            if len(opening) < _OPENING_BYTES:
+                self._opening = opening
+            else:
+                self._opening = None
+                if opening[-1] != _SETTINGS_TYPE:
+                    self._connection_error(
+                        ErrorCodes.PROTOCOL_ERROR, "the preface is not followed by SETTINGS", now
+                    )
+                    return
         try:
             events = self._conn.receive_data(data)
         except ProtocolError as exc:
-            # h2 has queued the GOAWAY with the error's code.
-            self._fail(str(exc) or type(exc).__name__, now)
+            self._protocol_error(exc, now)
             return
         if phase is Phase.HEADERS and events:
-            # The preface and the client's SETTINGS are in (h2 refuses any other start).
+            # The preface and the client's SETTINGS are in.
             self.phase = Phase.IDLE
             self._deadline = now + self._settings.keep_alive_timeout_s
         for event in events:
@@ -397,7 +430,10 @@ class HTTP2Handler(Handler):
             self._request_complete(event.stream_id, now)  # type: ignore[attr-defined]
         elif kind is WindowUpdated:
             self._window_updated(event.stream_id, now)  # type: ignore[attr-defined]
-            self._count_control(now)
+            if event.delta < _MIN_DATA_FRAME_BYTES:  # type: ignore[attr-defined]
+                # A window opened by less than a frame's worth: a download paced that way is
+                # a dribble (CVE-2019-9511); clients open windows by frames or more.
+                self._count_control(now)
         elif kind is StreamReset:
             self._resets += 1
             self._stream_reset(event.stream_id, now)  # type: ignore[attr-defined]
@@ -428,9 +464,10 @@ class HTTP2Handler(Handler):
             # RFC 9113 §6.8: after GOAWAY, streams above the last one are not processed.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        if self._running >= self._settings.h2_max_concurrent_streams:
+        if len(self._streams) >= self._settings.h2_max_concurrent_streams:
             # RFC 9113 §8.7: REFUSED_STREAM says no processing happened; a client may retry.
-            # Apps of streams the client reset still run and still count here.
+            # A stream is held until its app has finished and its response is out: the app of
+            # a stream the client reset, and a response waiting on a shut window, still count.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_control(now)
             return
@@ -546,7 +583,6 @@ class HTTP2Handler(Handler):
     def _add(self, stream: H2Stream) -> None:
         self._streams[stream.id] = stream
         self._by_cycle[stream.cycle] = stream
-        self._running += 1
         self.phase = Phase.CYCLE
         self._deadline = None
 
@@ -690,6 +726,12 @@ class HTTP2Handler(Handler):
         if pending:
             frame_size = conn.max_outbound_frame_size
             window = conn.local_flow_control_window(stream.id)
+            if (
+                window < _MIN_DATA_FRAME_BYTES
+                and window < stream.pending_bytes
+                and conn.remote_settings.initial_window_size >= 4 * _MIN_DATA_FRAME_BYTES
+            ):
+                window = 0  # wait for a window worth a frame (see _MIN_DATA_FRAME_BYTES)
             while pending and window > 0:
                 data = pending[0]
                 size = min(len(data), window, frame_size)
@@ -935,7 +977,6 @@ class HTTP2Handler(Handler):
         if stream is None:
             return
         stream.app_running = False
-        self._running -= 1
         if stream.ws is not None:
             stream.ws.app_finished(cycle, exc, now)
             self._ws_pump(stream, now)
@@ -987,7 +1028,7 @@ class HTTP2Handler(Handler):
             not conn.remote_settings.enable_push
             or self._draining
             or parent.ended
-            or self._running >= self._settings.h2_max_concurrent_streams
+            or len(self._streams) >= self._settings.h2_max_concurrent_streams
         ):
             return  # the spec lets the server ignore a push the client cannot take
         parent_cycle: HTTPCycle = parent.cycle  # type: ignore[assignment]
@@ -1115,6 +1156,10 @@ class HTTP2Handler(Handler):
         if not self._streams:
             self._flush()
             self._linger(now)
+            return
+        # h2 closes its state machine on any GOAWAY received, which would refuse the frames of
+        # the streams in flight: it is put back, so that it still checks what the peer sends.
+        self._conn.state_machine.state = ConnectionState.SERVER_OPEN
 
     # ------------------------------------------------------------------ floods
 
@@ -1138,21 +1183,43 @@ class HTTP2Handler(Handler):
         """A flood: GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §7) and close."""
         if self.phase is Phase.LINGERING or self.phase is Phase.CLOSED:
             return
-        self._events.append(
-            RequestRejected(client=self._connection.client, status=0, reason=reason)
-        )
+        self._events.append(self._rejected(reason))
         self._goaway(_ENHANCE_YOUR_CALM)
         self._end_all(now)
 
-    def _fail(self, reason: str, now: float) -> None:
-        """A connection error: h2 queued the GOAWAY; every stream is gone."""
-        self._events.append(
-            RequestRejected(
-                client=self._connection.client, status=0, reason=f"HTTP/2 protocol error: {reason}"
-            )
-        )
-        self._flush()
+    def _protocol_error(self, exc: ProtocolError, now: float) -> None:
+        """h2 refused what the client sent, and queued a GOAWAY with its error's code. Two
+        kinds it codes as PROTOCOL_ERROR have codes of their own, written here instead:
+        RFC 9113 §4.3, "A decoding error in a field block MUST be treated as a connection
+        error of type COMPRESSION_ERROR", and §6.5, a SETTINGS ACK with a payload "MUST be
+        treated as a connection error of type FRAME_SIZE_ERROR"."""
+        cause = exc.__cause__
+        code: ErrorCodes | None = None
+        if isinstance(cause, HPACKError) and not isinstance(cause, OversizedHeaderListError):
+            code = ErrorCodes.COMPRESSION_ERROR
+        elif isinstance(cause, InvalidDataError) and "ack" in str(cause):
+            code = ErrorCodes.FRAME_SIZE_ERROR
+        reason = str(exc) or type(exc).__name__
+        if code is None:
+            self._events.append(self._rejected(f"HTTP/2 protocol error: {reason}"))
+            self._flush()
+            self._end_all(now)
+            return
+        data = self._conn.data_to_send()
+        if data[-_GOAWAY_BYTES:][3:4] == _GOAWAY_TYPE:
+            data = data[:-_GOAWAY_BYTES]  # h2's GOAWAY, with the code replaced below
+        if data:
+            self._output.append(data)
+        self._connection_error(code, reason, now)
+
+    def _connection_error(self, code: ErrorCodes, reason: str, now: float) -> None:
+        """RFC 9113 §5.4.1: GOAWAY with the error's code, then close."""
+        self._events.append(self._rejected(f"HTTP/2 protocol error: {reason}"))
+        self._goaway(code)
         self._end_all(now)
+
+    def _rejected(self, reason: str) -> RequestRejected:
+        return RequestRejected(client=self._connection.client, status=0, reason=reason)
 
     def _end_all(self, now: float) -> None:
         self._draining = True
