@@ -49,6 +49,7 @@ GROUPS = {
     "asgi-http": "ASGI HTTP semantics (scope, messages, errors, disconnect)",
     "websocket": "WebSocket (RFC 6455 and the ASGI WebSocket spec)",
     "extensions": "ASGI extensions on HTTP/1.1 (pathsend, zerocopysend, trailers, early hints)",
+    "http2": "HTTP/2 over cleartext, prior knowledge (RFC 9113, RFC 7541)",
     "lifespan": "Lifespan (ASGI lifespan spec)",
     "shutdown": "Graceful shutdown",
     "httplint": "httplint on every response the probes received",

@@ -49,13 +49,13 @@ SERVERS = (
     Server(
         "sansio-asyncio",
         "{python} -m sansio_asgi {app} --port {port}",
-        ("sansio-asgi", "h11", "wsproto"),
+        ("sansio-asgi", "h11", "h2", "wsproto"),
         peer=False,
     ),
     Server(
         "sansio-selectors",
         "{python} -m sansio_asgi {app} --port {port} --driver selectors",
-        ("sansio-asgi", "h11", "wsproto"),
+        ("sansio-asgi", "h11", "h2", "wsproto"),
         peer=False,
     ),
     Server(
@@ -73,9 +73,16 @@ SERVERS = (
         peer=True,
     ),
     Server(
+        "uvicorn-zttp",
+        # uvicorn's own HTTP/2: zttp's parser with --http2 (HTTP/1.1 and h2c on one port).
+        "{python} -m uvicorn {app} --port {port} --http zttp --http2 --ws wsproto",
+        ("uvicorn", "zttp", "wsproto"),
+        peer=True,
+    ),
+    Server(
         "hypercorn",
         "{python} -m hypercorn {app} --bind 127.0.0.1:{port}",
-        ("hypercorn", "h11", "wsproto"),
+        ("hypercorn", "h11", "h2", "wsproto"),
         peer=True,
     ),
     Server(

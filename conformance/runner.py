@@ -34,11 +34,20 @@ CHECK_MODULES = (
     "asgi_http",
     "websocket",
     "extensions",
+    "http2",
     "lifespan",
     "shutdown",
     "judges",
 )
-SHARED_GROUPS = ("http11", "asgi-http", "websocket", "extensions", "httplint", "autobahn")
+SHARED_GROUPS = (
+    "http11",
+    "asgi-http",
+    "websocket",
+    "extensions",
+    "http2",
+    "httplint",
+    "autobahn",
+)
 OWN_SERVER_GROUPS = ("lifespan", "shutdown")
 PROBE_APP = "conformance.probes:app"
 

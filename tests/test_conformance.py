@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conformance.client import HTTPConnection, NoResponse
+from conformance.http2_client import H2Connection
 from conformance.report import read_expected_failures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,7 @@ def test_sansio_asgi_passes_the_suite(driver: str, tmp_path: Path) -> None:
         "asgi-http",
         "websocket",
         "extensions",
+        "http2",
         "lifespan",
         "shutdown",
         "httplint",
@@ -69,6 +71,10 @@ def test_sansio_asgi_passes_the_suite(driver: str, tmp_path: Path) -> None:
     # Every extension is offered on HTTP/1.1, so every one of its checks applies.
     extensions = [item for item in data["results"] if item["group"] == "extensions"]
     assert [item["id"] for item in extensions if item["status"] != "pass"] == []
+    # h2c with prior knowledge is served, so every HTTP/2 check applies.
+    http2 = [item for item in data["results"] if item["group"] == "http2"]
+    assert len(http2) >= 80
+    assert [item["id"] for item in http2 if item["status"] == "n/a"] == []
 
 
 NAIVE_FAILURES = {
@@ -103,6 +109,24 @@ def test_a_naive_server_is_graded_failing(tmp_path: Path) -> None:
     assert "not conforming: http11.pipelining: fail" in result.stderr
 
 
+def test_a_server_without_h2c_gets_the_http2_group_not_applicable(tmp_path: Path) -> None:
+    server = f"{sys.executable} {ROOT / 'tests' / 'naive_server.py'} {{app}} {{port}}"
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "conformance", "--server", server, "--json", str(report)]
+    result = subprocess.run(
+        [*command, "--group", "http2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(report.read_text())["results"]
+    assert len(results) >= 80
+    assert {item["status"] for item in results} == {"n/a"}
+    assert "the preface was answered as HTTP/1" in results[0]["observed"]
+
+
 def test_results_page_is_rendered_from_the_saved_runs() -> None:
     from conformance.results import load, render
 
@@ -112,6 +136,7 @@ def test_results_page_is_rendered_from_the_saved_runs() -> None:
         "sansio-selectors",
         "uvicorn-h11",
         "uvicorn-httptools",
+        "uvicorn-zttp",
         "hypercorn",
         "daphne",
         "granian",
@@ -328,6 +353,84 @@ def test_client_rejects_a_101_with_a_wrong_accept() -> None:
     assert "a 101 with Sec-WebSocket-Accept b'd3Jvbmc='" in malformed.value.describe()
 
 
+# -- the suite's HTTP/2 client reads frames as they came
+
+
+@contextmanager
+def canned_frames(reply: bytes) -> Iterator[H2Connection]:
+    """A peer that sends ``reply`` at once, then closes; the client side as an H2Connection."""
+    server, client = socket.socketpair()
+    server.sendall(reply)
+    server.close()
+    connection = H2Connection(client, timeout_s=0.5)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def test_h2_client_reads_frames_and_a_field_block_over_continuation() -> None:
+    from hpack import Encoder
+
+    from conformance.http2_client import (
+        CONTINUATION,
+        END_HEADERS,
+        END_STREAM,
+        HEADERS,
+        INITIAL_WINDOW_SIZE,
+        PROTOCOL_ERROR,
+        Ended,
+        data_frame,
+        frame,
+        goaway_frame,
+        settings_frame,
+    )
+
+    block = Encoder().encode([(":status", "200"), ("x-long", "v" * 40)])
+    reply = (
+        settings_frame([(INITIAL_WINDOW_SIZE, 10)])
+        + frame(HEADERS, 0, 1 | 1 << 31, block[:10])  # the reserved bit set
+        + frame(CONTINUATION, END_HEADERS, 1, block[10:])
+        + data_frame(1, b"hello", end_stream=True)
+        + goaway_frame(1, PROTOCOL_ERROR)
+    )
+    with canned_frames(reply) as connection:
+        response = connection.read_response(1, window=False)
+        assert (response.status, response.body, response.complete) == (200, b"hello", True)
+        assert response.header(b"x-long") == b"v" * 40
+        assert connection.server_settings == {INITIAL_WINDOW_SIZE: 10}
+        headers = connection.frames[1]
+        assert (headers.reserved, headers.stream_id, headers.fields) == (True, 1, None)
+        continuation = connection.frames[2]
+        assert continuation.fields[0] == (b":status", b"200")
+        assert continuation.describe() == "CONTINUATION :status 200 on stream 1"
+        goaway = connection.read_frame()
+        assert goaway.describe() == "GOAWAY(PROTOCOL_ERROR, last stream 1)"
+        with pytest.raises(Ended) as ended:
+            connection.read_frame()
+        assert ended.value.why == "closed"
+    assert END_STREAM == 1
+
+
+def test_h2_client_reports_a_field_block_it_cannot_decode() -> None:
+    from conformance.http2_client import END_HEADERS, HEADERS, Ended, frame
+
+    reply = frame(HEADERS, END_HEADERS, 1, b"\x80")
+    with canned_frames(reply) as connection, pytest.raises(Ended) as malformed:
+        connection.read_frame()
+    assert malformed.value.why == "malformed"
+    assert "HPACK cannot decode" in malformed.value.describe()
+
+
+def test_h2_client_writes_hpack_integers_as_rfc_7541_does() -> None:
+    from conformance.http2_client import integer
+
+    # RFC 7541 §C.1: 10 and 1337 with a 5-bit prefix, 42 with an 8-bit prefix.
+    assert integer(10, 5) == b"\x0a"
+    assert integer(1337, 5) == b"\x1f\x9a\x0a"
+    assert integer(42, 8) == b"\x2a"
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_kill_stops_the_workers_of_a_leader_that_exited() -> None:
     import shlex
@@ -395,6 +498,21 @@ def test_table_rows_are_registered_as_their_checks() -> None:
         )
     assert checks["http11.te-not-chunked-final"].group == "http11"
     assert checks["websocket.handshake-post"].group == "websocket"
+
+
+def test_http2_table_rows_are_registered_as_their_checks() -> None:
+    from conformance.checks.http2 import CONNECTION_ERRORS, IGNORED, MALFORMED
+    from conformance.runner import load_checks
+
+    checks = load_checks()
+    for row in (*CONNECTION_ERRORS, *MALFORMED, *IGNORED):
+        registered = checks[row.id]
+        assert (registered.group, registered.title, registered.clause) == (
+            "http2",
+            row.title,
+            row.clause,
+        )
+        assert row.clause.startswith(("RFC 9113 §", "RFC 7541 §")), row.id
 
 
 @pytest.mark.parametrize(

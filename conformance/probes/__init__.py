@@ -9,7 +9,7 @@ standard library, so any server's Python can import them.
 
 from __future__ import annotations
 
-from . import asgi_http, extensions, http11, judges, lifespan, shutdown, websocket
+from . import asgi_http, extensions, http2, http11, judges, lifespan, shutdown, websocket
 from .common import Probe, Receive, Scope, Send, respond
 
 HTTP_ROUTES = {
@@ -18,6 +18,7 @@ HTTP_ROUTES = {
     **shutdown.HTTP_ROUTES,
     **websocket.HTTP_ROUTES,
     **extensions.HTTP_ROUTES,
+    **http2.HTTP_ROUTES,
 }
 WEBSOCKET_ROUTES = {
     **websocket.WEBSOCKET_ROUTES,

@@ -56,6 +56,7 @@ def log_scope(scope: Scope, probe: Probe) -> None:
     probe.log(
         "scope",
         type=scope.get("type"),
+        http_version=scope.get("http_version"),
         asgi=dict(asgi) if isinstance(asgi, dict) else repr(asgi),
         subprotocols=subprotocols,
         extensions=sorted(extensions) if isinstance(extensions, dict) else repr(extensions),
