@@ -472,8 +472,9 @@ class HTTP2Handler(Handler):
             self._count_control(now)
             return
         method = path = authority = protocol = b""
+        # h2 has joined split cookie fields with "; " (RFC 9113 §8.2.3), as an HTTP/1.1-style
+        # consumer, which an ASGI app is, expects them.
         headers: list[tuple[bytes, bytes]] = []
-        cookies: list[bytes] = []
         size = 0
         for name, value in event.headers or ():
             size += len(name) + len(value) + 32  # RFC 9113 §6.5.2: as RFC 7541 §4.1 counts
@@ -486,17 +487,11 @@ class HTTP2Handler(Handler):
                     authority = value
                 elif name == b":protocol":
                     protocol = value
-            elif name == b"cookie":
-                cookies.append(value)
             else:
                 headers.append((name, value))
         if size > self._settings.h2_max_header_list_bytes:
             self._refuse_stream(stream_id, 431, "request header list too large", now)
             return
-        if cookies:
-            # RFC 9113 §8.2.3: split cookie fields are joined with "; " for an HTTP/1.1-style
-            # consumer, which an ASGI app is.
-            headers.append((b"cookie", b"; ".join(cookies)))
         if authority and not any(name == b"host" for name, _ in headers):
             # ASGI HTTP spec, Connection Scope: "pseudo headers (present in HTTP/2 and
             # HTTP/3) must be removed; if :authority is present its value must be added to
