@@ -10,8 +10,11 @@ That loop is the whole driver; it holds no HTTP knowledge.
 Each app call runs as one task (``_AppRun``); its ``receive()`` waits on a future that a
 ``WakeApp`` event resolves, and its ``send()`` waits while the transport's write buffer is
 above its high-water mark (``pause_writing``/``resume_writing``), so a client that reads
-slowly slows the app down instead of filling memory. Reading is paused and resumed on the
-core's ``PauseReading``/``ResumeReading``, so a fast upload to a slow app stops being read.
+slowly slows the app down instead of filling memory. It also waits while the core says it
+holds enough for that cycle (``send_ready``: an HTTP/2 stream whose peer's window is shut),
+on a future of its own that the same ``WakeApp`` resolves: an app may await ``receive()`` and
+``send()`` at once, from two tasks. Reading is paused and resumed on the core's
+``PauseReading``/``ResumeReading``, so a fast upload to a slow app stops being read.
 
 The timer is lazy: one ``call_at`` handle per connection, re-armed only when the core's
 deadline moves *earlier*. When it fires early (the deadline moved later), ``handle_timer`` does
@@ -29,7 +32,10 @@ A file body (``OpenFile``, then ``SendFile``) is answered inside the ``send()`` 
 (``_AppRun.send_file``): the file goes out with ``loop.sendfile`` where the transport can hand
 it to ``os.sendfile`` (plain sockets on asyncio's own loop), else in reads of
 ``FILE_CHUNK_BYTES`` written under the same ``pause_writing`` rule as any body; ``send()``
-returns once the last byte has gone to the socket.
+returns once the last byte has gone to the socket. A protocol that frames the body itself
+(HTTP/2) asks for ``FeedFile`` instead: the file goes to the core in reads of
+``read_size_bytes`` (``_AppRun.feed_file``), each written out before the next is read, under
+the same waits as a body message's ``send()``.
 
 The selectors driver (``selectors_driver.py``) has the same sections in the same order.
 """
@@ -50,6 +56,7 @@ from ..core import ClientDisconnected, Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
+    FeedFile,
     OpenFile,
     PauseReading,
     ResumeReading,
@@ -283,7 +290,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.eager_limit = (
             EAGER_SENDS_BEFORE_YIELD if driver.tls is None else EAGER_SENDS_BEFORE_YIELD_TLS
         )
-        self.file_event: OpenFile | SendFile | None = None
+        self.file_event: OpenFile | SendFile | FeedFile | None = None
         # loop.sendfile hands the file to os.sendfile only from asyncio's own plain socket
         # transports. Under TLS it would copy through a protocol of its own put in place of
         # this one (reads in executor threads, 16 KiB at a time), and uvloop has no
@@ -311,6 +318,7 @@ class _Connection(asyncio.BufferedProtocol):
             scheme="https" if ssl_object is not None else "http",
             now=time.time(),
             tls=tls.extension(ssl_object) if tls is not None and ssl_object is not None else None,
+            alpn=ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
         )
         self.driver._connection_opened(self)
         if self.trace:
@@ -331,7 +339,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.trace:
-            trace_data(self.peer, "<", data)
+            trace_data(self.peer, "<", data, protocol=self.core.protocol)
         self.core.receive_data(data, time.time())
         self._flush()
 
@@ -388,7 +396,7 @@ class _Connection(asyncio.BufferedProtocol):
         wrote = bool(data) and not self.lost
         if wrote:
             if self.trace:
-                trace_data(self.peer, ">", data)
+                trace_data(self.peer, ">", data, protocol=core.protocol)
             self.transport.write(data)
         for event in core.events_received():
             kind = type(event)
@@ -408,7 +416,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self._send_eof()
             elif kind is CloseConnection:
                 self.transport.close()
-            elif kind is OpenFile or kind is SendFile:
+            elif kind is OpenFile or kind is SendFile or kind is FeedFile:
                 # Only a file message makes these, and its send() acts on them (send_file).
                 self.file_event = event  # type: ignore[assignment]
             else:
@@ -462,14 +470,18 @@ class _Connection(asyncio.BufferedProtocol):
         await waiter
 
     def _release_writers(self) -> None:
+        """Writing resumed, or the connection is lost: every ``send()`` waiting to write looks
+        again (one waiting on ``send_ready`` too: it finds the connection lost, or waits again)."""
         waiters, self.write_waiters = self.write_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        for run in self.runs.values():
+            run.wake_send()
 
     # file bodies
 
-    def take_file_event(self) -> OpenFile | SendFile | None:
+    def take_file_event(self) -> OpenFile | SendFile | FeedFile | None:
         event, self.file_event = self.file_event, None
         return event
 
@@ -542,12 +554,13 @@ class _Connection(asyncio.BufferedProtocol):
 class _AppRun:
     """``receive`` and ``send`` for one cycle."""
 
-    __slots__ = ("connection", "cycle", "eager_sends", "waiter")
+    __slots__ = ("connection", "cycle", "eager_sends", "send_waiter", "waiter")
 
     def __init__(self, connection: _Connection, cycle: Cycle) -> None:
         self.connection = connection
         self.cycle = cycle
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
+        self.send_waiter: asyncio.Future[None] | None = None  # a send() waiting on send_ready
         self.eager_sends = 0
 
     async def receive(self) -> dict[str, Any]:
@@ -564,7 +577,15 @@ class _AppRun:
             await self.waiter
 
     def wake(self) -> None:
+        """``WakeApp``: a waiting ``receive()`` asks the core again, and so does a waiting
+        ``send()``."""
         waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.wake_send()
+
+    def wake_send(self) -> None:
+        waiter, self.send_waiter = self.send_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -578,14 +599,29 @@ class _AppRun:
         if connection.file_event is not None:
             await self.send_file()
             wrote = False  # the transfer gave the loop its turns
-        if connection.write_paused and not connection.lost:
+        if connection.write_paused or not connection.core.send_ready(self.cycle):
             self.eager_sends = 0
-            await connection.wait_writable()
+            await self.wait_sendable()
         elif wrote:  # a held http.response.start writes nothing: no turn is owed for it
             self.eager_sends += 1
             if self.eager_sends >= connection.eager_limit:
                 self.eager_sends = 0
                 await asyncio.sleep(0)
+
+    async def wait_sendable(self) -> None:
+        """Wait while writing is paused, or while the core holds as much for this cycle as it
+        will (``send_ready``), until the connection is lost."""
+        connection = self.connection
+        while not connection.lost:
+            if connection.write_paused:
+                await connection.wait_writable()
+            elif not connection.core.send_ready(self.cycle):
+                self.send_waiter = connection.loop.create_future()
+                await self.send_waiter
+            else:
+                return
+
+    # file bodies
 
     async def send_file(self) -> None:
         """Answer the ``OpenFile`` a file message made: resolve the file, let the core write
@@ -608,9 +644,46 @@ class _AppRun:
             send = connection.take_file_event()
             if send is None:  # nothing to write: HEAD, 204, 304, an empty file
                 return
-            assert isinstance(send, SendFile)
-            await connection.write_file(send, body)
+            if isinstance(send, FeedFile):
+                await self.feed_file(send, body)
+            else:
+                assert isinstance(send, SendFile)
+                await connection.write_file(send, body)
             core.file_sent(send.cycle, time.time())
             connection._flush()
         finally:
             body.close()
+
+    async def feed_file(self, feed: FeedFile, body: FileBody) -> None:
+        """Give the core ``feed.count`` bytes of ``feed.fd`` from ``feed.offset``, a read of at
+        most ``read_size_bytes`` at a time, writing each out before reading the next, and
+        counting them in ``body.sent``; then wait as ``send()`` does before the core hears the
+        file went. Raises ``ClientDisconnected`` when the client has gone, and what the core
+        raises (the stream was reset)."""
+        connection = self.connection
+        core = connection.core
+        read_size = connection.driver.settings.read_size_bytes
+        fd = feed.fd
+        offset = feed.offset
+        end = offset + feed.count
+        while offset < end:
+            connection.check_transport()
+            if connection.lost:
+                raise ClientDisconnected("the client disconnected")
+            chunk = os.pread(fd, min(end - offset, read_size), offset)
+            if not chunk:
+                # Only this stream's response is cut: the app's send() raises, and the core
+                # ends the stream when the app finishes.
+                raise file_ended_early(fd, end - offset)
+            try:
+                core.file_data(feed.cycle, chunk, time.time())
+            finally:
+                connection._flush()
+            offset += len(chunk)
+            body.sent += len(chunk)
+            if connection.write_paused or not core.send_ready(feed.cycle):
+                await self.wait_sendable()
+            else:
+                await asyncio.sleep(0)  # a turn for the other streams and connections
+        if connection.lost:
+            raise ClientDisconnected("the client disconnected")

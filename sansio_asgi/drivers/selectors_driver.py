@@ -27,15 +27,21 @@ Per connection the loop is the asyncio driver's: after every call into the core,
 writes ``data_to_send()``, acts on ``events_received()`` and re-arms the timer. Output waits in
 a per-connection buffer; above its high-water mark the core hears "writing paused" and an app's
 ``send()`` is answered only once the buffer has drained below the low-water mark, so a client
-that reads slowly slows the app down. The core's ``PauseReading``/``ResumeReading`` take the
-socket out of, and back into, the read set.
+that reads slowly slows the app down. A ``send()`` is also held while the core says it holds
+enough for that cycle (``send_ready``: an HTTP/2 stream whose peer's window is shut), until a
+``WakeApp`` for the cycle, which wakes a held ``send()`` as well as a waiting ``receive()``.
+The core's ``PauseReading``/``ResumeReading`` take the socket out of, and back into, the read
+set.
 
 A file body (``OpenFile``, then ``SendFile``) is answered on the I/O thread inside the
 ``send()`` that caused it (``_send_file``): the file is a segment of the write queue, after the
 bytes queued before it. On writability it goes out with ``os.sendfile``; under TLS it is read
 ``FILE_CHUNK_BYTES`` at a time into the byte queue (the only way through the encryption), and
 the next chunk is read only once that one has gone. The app's ``send()`` is answered when the
-last byte has gone to the socket.
+last byte has gone to the socket. A protocol that frames the body itself (HTTP/2) asks for
+``FeedFile`` instead: the file goes to the core in reads of ``read_size_bytes`` (``_feed_file``),
+each written out before the next is read, ``FILE_CHUNKS_PER_TURN`` per readiness event, and held
+as a ``send()`` is.
 
 Timers live in one heap of ``(deadline, seq, owner)`` entries. An owner (a connection, or a
 listener resting after ``EMFILE``) keeps its own ``timer_at``; an entry whose deadline is not
@@ -68,6 +74,7 @@ from ..core import ClientDisconnected, Cycle, ProtocolSettings, ServerProtocol
 from ..core.events import (
     CloseConnection,
     Event,
+    FeedFile,
     OpenFile,
     PauseReading,
     ResumeReading,
@@ -93,8 +100,9 @@ error_log = logging.getLogger("sansio_asgi.error")
 # The heap is rebuilt when it holds more than this many entries beyond twice the live owners.
 TIMER_HEAP_SLACK = 64
 
-# Under TLS a file goes out a chunk at a time through memory; a client that takes them as fast
-# as they come gets this many per readiness event, then the other sockets have a turn.
+# Under TLS a file goes out a chunk at a time through memory (and under HTTP/2, through the
+# core); a client that takes them as fast as they come gets this many per readiness event, then
+# the other sockets have a turn.
 FILE_CHUNKS_PER_TURN = 16
 
 
@@ -383,6 +391,7 @@ class _Connection:
     __slots__ = (
         "core",
         "driver",
+        "feeds",
         "file_event",
         "handshaking",
         "interest",
@@ -398,7 +407,6 @@ class _Connection:
         "want_close",
         "want_eof",
         "write_paused",
-        "write_waiters",
     )
 
     def __init__(self, driver: SelectorsDriver, sock: socket.socket) -> None:
@@ -408,13 +416,13 @@ class _Connection:
         self.runs: dict[Cycle, _AppRun] = {}
         self.out = bytearray()
         self.sending: _FileSegment | None = None  # a file, written after ``out``
-        self.file_event: OpenFile | SendFile | None = None
+        self.feeds: list[_AppRun] = []  # files fed to the core, going on when writable
+        self.file_event: OpenFile | SendFile | FeedFile | None = None
         self.reading = True
         self.lost = False
         self.want_eof = False
         self.want_close = False
         self.write_paused = False
-        self.write_waiters: list[asyncio.Future[None]] = []
         self.timer_at: float | None = None
         self.interest = selectors.EVENT_READ
         self.trace = trace_enabled()
@@ -448,9 +456,9 @@ class _Connection:
             self._close_socket()
             return
         self.handshaking = False
-        self._open(self.driver.tls.extension(sock))
+        self._open(self.driver.tls.extension(sock), sock.selected_alpn_protocol())
 
-    def _open(self, tls: dict[str, Any] | None) -> None:
+    def _open(self, tls: dict[str, Any] | None, alpn: str | None = None) -> None:
         client, server = peer_addresses(self.sock)
         if self.trace:
             self.peer = format_client(client)
@@ -462,6 +470,7 @@ class _Connection:
             scheme="https" if tls is not None else "http",
             now=time.time(),
             tls=tls,
+            alpn=alpn,
         )
         self._flush()
 
@@ -473,6 +482,8 @@ class _Connection:
             return
         if mask & selectors.EVENT_WRITE:
             self._write_some()
+            if self.feeds and not self.out and not self.lost:
+                self._resume_feeds()
         if mask & selectors.EVENT_READ and not self.lost:
             self._read_some()
 
@@ -491,7 +502,7 @@ class _Connection:
             return
         if data:
             if self.trace:
-                trace_data(self.peer, "<", data)
+                trace_data(self.peer, "<", data, protocol=self.core.protocol)
             self.core.receive_data(data, time.time())
         else:
             self.core.receive_eof(time.time())
@@ -541,10 +552,10 @@ class _Connection:
         if self.write_paused:
             if len(self.out) <= high_water // 4 or self.lost:
                 self.write_paused = False
-                self._release_writers()
                 if not self.lost:
                     self.core.writing_resumed(time.time())
                     self._flush()
+                self._release_writers()
         elif len(self.out) > high_water and not self.lost:
             self.write_paused = True
             self.core.writing_paused(time.time())
@@ -581,7 +592,7 @@ class _Connection:
         if self.lost:
             return
         events = selectors.EVENT_READ if self.reading else 0
-        if self.out or self.sending is not None:
+        if self.out or self.sending is not None or self.feeds:
             events |= selectors.EVENT_WRITE
         self._set_interest(events)
 
@@ -616,7 +627,7 @@ class _Connection:
         data = core.data_to_send()
         if data and not self.lost:
             if self.trace:
-                trace_data(self.peer, ">", data)
+                trace_data(self.peer, ">", data, protocol=core.protocol)
             if self.sending is None:
                 self.out += data
             else:  # after the file
@@ -638,7 +649,7 @@ class _Connection:
                 self.want_eof = True
             elif kind is CloseConnection:
                 self.want_close = True
-            elif kind is OpenFile or kind is SendFile:
+            elif kind is OpenFile or kind is SendFile or kind is FeedFile:
                 # Only a file message makes these, and its _send acts on them (_send_file).
                 self.file_event = event  # type: ignore[assignment]
             else:
@@ -717,27 +728,42 @@ class _Connection:
             return
         self._flush()
         if self.file_event is not None:
-            self._send_file(future)
+            self._send_file(run, future)
             return
-        self._answer(future)
+        self._answer(run, future)
 
-    def _answer(self, future: asyncio.Future[None]) -> None:
-        """Let a ``send()`` return, or wait until writing resumes."""
-        if self.write_paused and not self.lost:
-            self.write_waiters.append(future)
+    def _answer(self, run: _AppRun, future: asyncio.Future[None]) -> None:
+        """Let a ``send()`` return, or hold it (``run.send_waiter``) while writing is paused or
+        the core holds as much for this cycle as it will (``send_ready``); ``_resume_send``
+        looks again when writing resumes, on a ``WakeApp`` for the cycle, or once the
+        connection is lost."""
+        if not self.lost and (self.write_paused or not self.core.send_ready(run.cycle)):
+            run.send_waiter = future
         else:
             self.driver.call_in_app(_resolve, future, None)
 
+    def _resume_send(self, run: _AppRun) -> None:
+        """Look again at a held ``send()``: answer it, or go on feeding its file."""
+        future, run.send_waiter = run.send_waiter, None
+        if future is None:
+            return
+        if run.feed is not None:
+            self._feed_file(run, future)
+        else:
+            self._answer(run, future)
+
     def _release_writers(self) -> None:
-        waiters, self.write_waiters = self.write_waiters, []
-        for waiter in waiters:
-            self.driver.call_in_app(_resolve, waiter, None)
+        """Writing resumed, or the connection is lost: every held ``send()`` looks again."""
+        for run in list(self.runs.values()):
+            if run.send_waiter is not None:
+                self._resume_send(run)
 
     # file bodies
 
-    def _send_file(self, future: asyncio.Future[None]) -> None:
+    def _send_file(self, run: _AppRun, future: asyncio.Future[None]) -> None:
         """Answer the ``OpenFile`` a file message made: resolve the file, let the core write
-        the head, queue the file (``SendFile``); ``_file_written`` tells the core it went."""
+        the head, queue the file (``SendFile``; ``_file_written`` tells the core it went) or
+        feed it to the core (``FeedFile``)."""
         core = self.core
         event, self.file_event = self.file_event, None
         assert isinstance(event, OpenFile)
@@ -762,10 +788,14 @@ class _Connection:
             if self.lost:
                 self.driver.call_in_app(_reject, future, ClientDisconnected("the client left"))
             else:
-                self._answer(future)
+                self._answer(run, future)
+            return
+        if isinstance(send, FeedFile):
+            run.feed = _FileFeed(send, body)
+            self._feed_file(run, future)
             return
         assert isinstance(send, SendFile)
-        self.sending = _FileSegment(send, body, future)
+        self.sending = _FileSegment(send, body, run, future)
         self._write_some()
 
     def _write_file(self) -> None:
@@ -804,7 +834,7 @@ class _Connection:
         self.out += segment.after
         self.core.file_sent(segment.send.cycle, time.time())
         self._flush()
-        self._answer(segment.waiter)
+        self._answer(segment.run, segment.waiter)
 
     def _drop_file(self, exc: BaseException) -> None:
         """The file will not be written: close it and let its ``send()`` raise ``exc``."""
@@ -813,32 +843,119 @@ class _Connection:
             segment.body.close()
             self.driver.call_in_app(_reject, segment.waiter, exc)
 
+    def _feed_file(self, run: _AppRun, future: asyncio.Future[None]) -> None:
+        """Give the core the next reads of ``run.feed``'s file, of at most ``read_size_bytes``
+        each, writing each out before reading the next; hold the ``send()`` while it would be
+        held, or after ``FILE_CHUNKS_PER_TURN`` reads until the socket is writable (the other
+        sockets have a turn meanwhile); then tell the core the file went, and answer it."""
+        feed = run.feed
+        assert feed is not None
+        core = self.core
+        cycle = feed.feed.cycle
+        body = feed.body
+        read_size = self.driver.settings.read_size_bytes
+        for _ in range(FILE_CHUNKS_PER_TURN):
+            if self.lost:
+                self._end_feed(run, future, ClientDisconnected("the client disconnected"))
+                return
+            if self.write_paused or not core.send_ready(cycle):
+                run.send_waiter = future
+                return
+            remaining = feed.feed.count - body.sent
+            if remaining == 0:
+                self._end_feed(run, future, None)
+                return
+            try:
+                chunk = os.pread(body.fd, min(remaining, read_size), feed.feed.offset + body.sent)
+            except OSError as exc:  # EIO: raised out of send(), as a failed read there would be
+                self._end_feed(run, future, exc)
+                return
+            if not chunk:
+                # Only this stream's response is cut: the app's send() raises, and the core
+                # ends the stream when the app finishes.
+                self._end_feed(run, future, file_ended_early(body.fd, remaining))
+                return
+            try:
+                core.file_data(cycle, chunk, time.time())
+            except Exception as exc:  # ClientDisconnected: the stream was reset
+                self._flush()
+                self._end_feed(run, future, exc)
+                return
+            body.sent += len(chunk)
+            self._flush()
+        run.send_waiter = future
+        self.feeds.append(run)
+        self._update_interest()
+
+    def _end_feed(
+        self, run: _AppRun, future: asyncio.Future[None], exc: BaseException | None
+    ) -> None:
+        """The file was fed (``exc`` None: the core hears it went) or will not be: close it,
+        and answer the ``send()``."""
+        feed, run.feed = run.feed, None
+        assert feed is not None
+        feed.body.close()
+        if exc is not None:
+            self.driver.call_in_app(_reject, future, exc)
+            return
+        try:
+            self.core.file_sent(feed.feed.cycle, time.time())
+        except Exception as exc:
+            self._flush()
+            self.driver.call_in_app(_reject, future, exc)
+            return
+        self._flush()
+        self._answer(run, future)
+
+    def _resume_feeds(self) -> None:
+        """The socket is writable again: the files that had their turn go on."""
+        runs, self.feeds = self.feeds, []
+        for run in runs:
+            self._resume_send(run)
+        self._update_interest()
+
 
 class _FileSegment:
     """A file in the write queue: ``send`` says which bytes; ``after`` holds what the core
     queued meanwhile, written once the file has gone."""
 
-    __slots__ = ("after", "body", "send", "waiter")
+    __slots__ = ("after", "body", "run", "send", "waiter")
 
-    def __init__(self, send: SendFile, body: FileBody, waiter: asyncio.Future[None]) -> None:
+    def __init__(
+        self, send: SendFile, body: FileBody, run: _AppRun, waiter: asyncio.Future[None]
+    ) -> None:
         self.send = send
         self.body = body
+        self.run = run
         self.waiter = waiter
         self.after = bytearray()
+
+
+class _FileFeed:
+    """A file being fed to the core (``FeedFile``); ``body.sent`` counts what it has had."""
+
+    __slots__ = ("body", "feed")
+
+    def __init__(self, feed: FeedFile, body: FileBody) -> None:
+        self.feed = feed
+        self.body = body
 
 
 # ---------------------------------------------------------------------- one app call
 
 
 class _AppRun:
-    """``receive`` and ``send`` for one cycle; they run on the app loop."""
+    """``receive`` and ``send`` for one cycle; they run on the app loop (the I/O thread's
+    side of them, ``waiter``, ``send_waiter`` and ``feed``, is touched on the I/O thread only)."""
 
-    __slots__ = ("connection", "cycle", "waiter")
+    __slots__ = ("connection", "cycle", "feed", "send_waiter", "waiter")
 
     def __init__(self, connection: _Connection, cycle: Cycle) -> None:
         self.connection = connection
         self.cycle = cycle
-        self.waiter: asyncio.Future[dict[str, Any] | None] | None = None
+        self.waiter: asyncio.Future[dict[str, Any] | None] | None = None  # a receive() waiting
+        self.send_waiter: asyncio.Future[None] | None = None  # a send() held (_answer)
+        self.feed: _FileFeed | None = None  # a file being fed to the core (FeedFile)
 
     async def receive(self) -> dict[str, Any]:
         connection = self.connection
@@ -851,10 +968,13 @@ class _AppRun:
 
     def wake(self) -> None:
         """On the I/O thread: ask the core again for a waiting ``receive()``, here, rather
-        than answer it with None for it to ask again through the threads."""
+        than answer it with None for it to ask again through the threads; and look again at a
+        held ``send()``."""
         waiter, self.waiter = self.waiter, None
         if waiter is not None:
             self.connection._receive(self, waiter)
+        if self.send_waiter is not None:
+            self.connection._resume_send(self)
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         connection = self.connection
