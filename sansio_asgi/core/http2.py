@@ -362,11 +362,15 @@ class HTTP2Handler(Handler):
         head: RequestHead | None = None
         # The first bytes, until the frame after the preface shows its type.
         self._opening: bytes | None = b""
+        refused: ProtocolError | None = None
         if upgrade is None:
             conn.initiate_connection()
         else:
             head, settings_header = upgrade
-            conn.initiate_upgrade_connection(settings_header)
+            try:
+                conn.initiate_upgrade_connection(settings_header)
+            except ProtocolError as exc:  # a value RFC 9113 §6.5.2 does not allow
+                refused = exc
         # SETTINGS_MAX_CONCURRENT_STREAMS is advertised (above), but enforced here: h2 would
         # end the connection for one stream too many, where RFC 9113 §5.1.2 allows refusing
         # that stream alone ("a stream error ... of type PROTOCOL_ERROR or REFUSED_STREAM"),
@@ -378,7 +382,12 @@ class HTTP2Handler(Handler):
         extra = streams * window - 65_535
         if extra > 0:
             conn.increment_flow_control_window(min(extra, 2**31 - 1 - 65_535))
-        if head is not None:
+        if refused is not None:
+            # The 101 is out, so the answer is HTTP/2's: SETTINGS, then GOAWAY.
+            self._connection_error(
+                ErrorCodes.PROTOCOL_ERROR, f"HTTP2-Settings refused: {refused}", now
+            )
+        elif head is not None:
             self.phase = Phase.IDLE
             self._open_stream(1, head, ended=True, now=now)
         self._flush()

@@ -8,6 +8,7 @@ the h2 client will not send (after a GOAWAY, beyond the advertised limits) are b
 
 from __future__ import annotations
 
+import base64
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -1160,3 +1161,19 @@ def test_h2c_upgrade_is_ignored_with_http2_off() -> None:
     assert h.scope()["http_version"] == "1.1"
     h.respond(h.cycle(), body=b"one")
     assert parse_response(h.take_sent(), eof=False).status == 200
+
+
+def test_h2c_upgrade_with_invalid_settings_values_ends_in_goaway() -> None:
+    # RFC 7540 §3.2.1: the HTTP2-Settings payload is a SETTINGS frame's, and RFC 9113 §6.5.2
+    # makes SETTINGS_ENABLE_PUSH other than 0 or 1 a connection error of type PROTOCOL_ERROR.
+    # The 101 is out: the server answers in HTTP/2, with a GOAWAY, and never raises.
+    h, _ = h2c_harness()
+    h.client_live = False
+    bad = base64.urlsafe_b64encode(b"\x00\x02\x00\x00\x00\x02").rstrip(b"=")
+    h.feed(upgrade_request(bad))
+    assert h.sent.startswith(b"HTTP/1.1 101 ")
+    h.skip_http11(h.sent.index(b"\r\n\r\n") + 4)
+    goaway = h.goaway()
+    assert goaway is not None and goaway.error_code == PROTOCOL_ERROR
+    assert not h.start_apps()
+    assert h.closing()
