@@ -347,8 +347,13 @@ class Config:
                 raise ConfigError(
                     f"--ssl-ciphers {self.ssl_ciphers!r}: no cipher matches"
                 ) from None
-        # RFC 7301 §3.2: the server picks the first of its protocols that the client offers.
+        # RFC 7301 §3.2: the server selects "the most highly preferred protocol that it
+        # supports and that is also advertised by the client": HTTP/2 first.
         context.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
+        if self.http2:
+            # RFC 9113 §9.2.1: "A deployment of HTTP/2 over TLS 1.2 MUST disable
+            # renegotiation."
+            context.options |= ssl.OP_NO_RENEGOTIATION
         return context
 
     def configure_logging(self) -> None:

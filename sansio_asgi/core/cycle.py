@@ -150,7 +150,9 @@ class ResponseWriter(Protocol):
 class CycleHandler(Protocol):
     """The handler that serves a cycle: ``ServerProtocol`` routes the app's calls to it."""
 
-    def message_for_app(self, cycle: Any) -> dict[str, Any] | None: ...
+    def message_for_app(self, cycle: Any, now: float | None = None) -> dict[str, Any] | None:
+        """``now``: see ``ServerProtocol.message_for_app``."""
+        ...
 
     def message_from_app(
         self, cycle: Any, message: MutableMapping[str, Any], now: float

@@ -78,12 +78,19 @@ DEBUG_REFUSED = (
 # framing, routing, authentication, request modifiers, response controls, or content format. A
 # sender MUST NOT generate a trailer field unless the sender knows the corresponding header
 # field name's definition permits the field to be sent in trailers."
-# The fields of those kinds that RFC 9110 and RFC 9112 define (and cookies, RFC 6265), by kind.
+# The fields of those kinds that RFC 9110 and RFC 9112 define (and cookies, RFC 6265), by kind,
+# and the connection-specific ones, which no trailer section can carry either.
 FORBIDDEN_TRAILERS: Mapping[bytes, str] = {
     # message framing (RFC 9112 §6)
     b"content-length": "message framing",
     b"transfer-encoding": "message framing",
     b"trailer": "message framing",
+    # connection management (RFC 9110 §7.6.1): hop-by-hop, about the connection, never the
+    # message; RFC 9113 §8.2.2 forbids them in any HTTP/2 field section
+    b"connection": "connection management",
+    b"keep-alive": "connection management",
+    b"proxy-connection": "connection management",
+    b"upgrade": "connection management",
     # routing (RFC 9110 §7.2)
     b"host": "routing",
     # authentication (RFC 9110 §11; RFC 6265)

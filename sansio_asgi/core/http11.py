@@ -851,7 +851,7 @@ class HTTP11Handler(Handler):
 
     # ------------------------------------------------------------------ app side: receive
 
-    def message_for_app(self, cycle: HTTPCycle) -> dict[str, Any] | None:
+    def message_for_app(self, cycle: HTTPCycle, now: float | None = None) -> dict[str, Any] | None:
         """The next message for the app's ``receive()``, or None: wait for ``WakeApp``."""
         request = cycle.request
         if request is RequestState.GONE or cycle.response is ResponseState.DONE:

@@ -52,6 +52,7 @@ whose output becomes the stream's DATA.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import deque
 from collections.abc import MutableMapping, Sequence
 from typing import Any
@@ -74,7 +75,7 @@ from h2.events import (
     UnknownFrameReceived,
     WindowUpdated,
 )
-from h2.exceptions import ProtocolError, StreamClosedError
+from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.exceptions import InvalidDataError
@@ -105,11 +106,11 @@ from .events import (
     StartApp,
     WakeApp,
 )
-from .extensions import offered
+from .extensions import PUSH, offered
 from .handler import Handler, Phase
 from .http11 import validated_headers
 from .proxy import PROXY_HEADERS
-from .responses import error_content, http_date
+from .responses import FIELD_NAME, error_content, http_date
 from .scope import ConnectionInfo, RequestHead, new_scope
 from .settings import ProtocolSettings
 from .websocket import WebSocketCycle, WebSocketHandler
@@ -132,6 +133,13 @@ _SETTINGS_TYPE = 0x4
 # A GOAWAY without debug data: a 9-byte frame header and 8 bytes, type 0x7.
 _GOAWAY_BYTES = 17
 _GOAWAY_TYPE = b"\x07"
+# What a request's fields may hold beyond h2's checks: an HTTP/1.1 request target's characters
+# (RFC 9112 §3.2, h11's "request-target"), and field values without control characters (RFC
+# 9110 §5.5: VCHAR and obs-text, with SP and HTAB inside).
+_PATH = re.compile(rb"/[\x21-\x7e]*")
+_REQUEST_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+# The WINDOW_UPDATE credit a long download may bank (see ``_update_credit``).
+_MAX_UPDATE_CREDIT = 1024
 # A DATA frame smaller than this waits for the window to open further, unless it ends what is
 # pending or the client keeps its windows small: a window opened a byte at a time must not
 # make a frame a byte (CVE-2019-9511, data dribble).
@@ -144,9 +152,11 @@ class H2Stream:
     __slots__ = (
         "app_running",
         "body_deadline",
+        "client_ended",
         "cycle",
         "end_pending",
         "ended",
+        "expect_continue",
         "head",
         "id",
         "pending",
@@ -179,6 +189,8 @@ class H2Stream:
         # Request side: flow-controlled bytes received and not yet granted back.
         self.unacked = 0
         self.body_deadline: float | None = None
+        self.client_ended = False  # the client's END_STREAM came (its side is closed)
+        self.expect_continue = False  # "expect: 100-continue" and no body yet
         # WebSocket over HTTP/2: the handler and the queues it writes into.
         self.ws: WebSocketHandler | None = None
         self.ws_output: list[bytes] = []
@@ -295,6 +307,7 @@ class HTTP2Handler(Handler):
         "_resets",
         "_streams",
         "_timed",
+        "_update_credit",
     )
 
     def __init__(
@@ -359,6 +372,12 @@ class HTTP2Handler(Handler):
         self._now_hint = now  # the last time a call brought, for work it does not time
         self._resets = 0
         self._control_frames = 0
+        # WINDOW_UPDATEs a client may send for the DATA frames it got (one for the stream, one
+        # for the connection, each, for a frame of a useful size or the last of a response):
+        # those move a download on, however it is paced. Others (a window opened a byte at a
+        # time, CVE-2019-9511; or opened while nothing was sent) count as work that moves
+        # nothing.
+        self._update_credit = 0
         head: RequestHead | None = None
         # The first bytes, until the frame after the preface shows its type.
         self._opening: bytes | None = b""
@@ -439,15 +458,13 @@ class HTTP2Handler(Handler):
             self._request_complete(event.stream_id, now)  # type: ignore[attr-defined]
         elif kind is WindowUpdated:
             self._window_updated(event.stream_id, now)  # type: ignore[attr-defined]
-            if event.delta < _MIN_DATA_FRAME_BYTES:  # type: ignore[attr-defined]
-                # A window opened by less than a frame's worth: a download paced that way is
-                # a dribble (CVE-2019-9511); clients open windows by frames or more.
+            if self._update_credit:
+                self._update_credit -= 1
+            else:
                 self._count_control(now)
         elif kind is StreamReset:
-            self._resets += 1
             self._stream_reset(event.stream_id, now)  # type: ignore[attr-defined]
-            if self._over_budget(now):
-                self._calm("too many streams reset", now)
+            self._count_reset(now)
         elif kind is RemoteSettingsChanged:
             self._settings_changed(event, now)  # type: ignore[arg-type]
             self._count_control(now)
@@ -461,8 +478,7 @@ class HTTP2Handler(Handler):
     def receive_eof(self, now: float) -> None:
         if self.phase is Phase.CLOSED:
             return
-        for stream in list(self._streams.values()):
-            self._abandon(stream, now)
+        self._drop_streams(now)
         self._to_closed()
 
     # ------------------------------------------------------------------ streams in
@@ -470,8 +486,11 @@ class HTTP2Handler(Handler):
     def _request_received(self, event: RequestReceived, now: float) -> None:
         stream_id = event.stream_id
         if self._draining:
-            # RFC 9113 §6.8: after GOAWAY, streams above the last one are not processed.
+            # RFC 9113 §6.8: "the sender of the GOAWAY frame ... MUST NOT [process] streams
+            # with identifiers higher than the included last stream identifier"; REFUSED_STREAM
+            # tells the client it may retry them elsewhere.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._count_control(now)
             return
         if len(self._streams) >= self._settings.h2_max_concurrent_streams:
             # RFC 9113 §8.7: REFUSED_STREAM says no processing happened; a client may retry.
@@ -485,8 +504,12 @@ class HTTP2Handler(Handler):
         # consumer, which an ASGI app is, expects them.
         headers: list[tuple[bytes, bytes]] = []
         size = 0
+        ended = event.stream_ended is not None
+        malformed = False
         for name, value in event.headers or ():
             size += len(name) + len(value) + 32  # RFC 9113 §6.5.2: as RFC 7541 §4.1 counts
+            if not _REQUEST_FIELD_VALUE.fullmatch(value):
+                malformed = True
             if name[:1] == b":":
                 if name == b":method":
                     method = value
@@ -499,23 +522,39 @@ class HTTP2Handler(Handler):
             else:
                 headers.append((name, value))
         if size > self._settings.h2_max_header_list_bytes:
-            self._refuse_stream(stream_id, 431, "request header list too large", now)
+            self._refuse_stream(
+                stream_id, 431, "request header list too large", now, client_ended=ended
+            )
+            return
+        if malformed or not FIELD_NAME.fullmatch(method):
+            # RFC 9113 §8.2.1: "a field value MUST NOT contain the zero value (ASCII NUL),
+            # line feed (ASCII LF), or carriage return (ASCII CR)" is h2's to check; the
+            # rest of RFC 9110 §5.5 (no other control characters) and §9.1 (a method is a
+            # token) is checked here, as h11 checks them on HTTP/1.1, so that an app sees the
+            # same requests over both.
+            self._refuse_stream(stream_id, 400, "malformed request field", now, client_ended=ended)
             return
         if authority and not any(name == b"host" for name, _ in headers):
             # ASGI HTTP spec, Connection Scope: "pseudo headers (present in HTTP/2 and
             # HTTP/3) must be removed; if :authority is present its value must be added to
             # the start of the iterable with host as the header name".
             headers.insert(0, (b"host", authority))
-        ended = event.stream_ended is not None
         if method == b"CONNECT":
             if protocol.lower() == b"websocket" and self._settings.ws_enabled:
                 self._open_websocket(stream_id, path, headers, ended, now)
             else:
-                self._refuse_stream(stream_id, 501, "CONNECT is not supported", now)
+                self._refuse_stream(
+                    stream_id, 501, "CONNECT is not supported", now, client_ended=ended
+                )
             return
-        if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
-            # RFC 9113 §8.3.1: ":path" is an origin-form or "*" target.
-            self._refuse_stream(stream_id, 400, "malformed :path", now)
+        if not _PATH.fullmatch(path) and not (path == b"*" and method == b"OPTIONS"):
+            # RFC 9113 §8.3.1: ":path ... This pseudo-header field MUST NOT be empty for
+            # "http" or "https" URIs; "http" or "https" URIs that do not contain a path
+            # component MUST include a value of '/'. The exceptions to this rule are: an
+            # OPTIONS request for an "http" or "https" URI that does not include a path
+            # component; these MUST include a ":path" pseudo-header field with a value of
+            # '*'"; its characters are those of an HTTP/1.1 request target (RFC 9112 §3.2).
+            self._refuse_stream(stream_id, 400, "malformed :path", now, client_ended=ended)
             return
         head = RequestHead(method.decode("ascii", "replace"), path, "2", headers)
         self._open_stream(stream_id, head, ended=ended, now=now)
@@ -524,7 +563,9 @@ class HTTP2Handler(Handler):
         settings = self._settings
         admission = settings.admission
         if admission is not None and not admission.try_enter():
-            self._refuse_stream(stream_id, 503, "the server is at its concurrency limit", now)
+            self._refuse_stream(
+                stream_id, 503, "the server is at its concurrency limit", now, client_ended=ended
+            )
             return
         cycle = HTTPCycle(self, method=head.method, target=head.target, http_version="2", now=now)
         cycle.admitted = admission is not None
@@ -532,9 +573,7 @@ class HTTP2Handler(Handler):
         cycle.scope, cycle.client = new_scope(head, self._connection, settings, proxied=proxied)
         cycle.scope_headers = cycle.scope["headers"]
         names, cycle.offered = offered(
-            "2",
-            early_hints=settings.early_hints,
-            push=bool(self._conn.remote_settings.enable_push) and not self._draining,
+            "2", early_hints=settings.early_hints, push=self._may_push(stream_id)
         )
         extensions = cycle.scope["extensions"]
         for name in names:
@@ -542,6 +581,18 @@ class HTTP2Handler(Handler):
         stream = H2Stream(stream_id, cycle)
         if ended:
             cycle.request = RequestState.COMPLETE
+            stream.client_ended = True
+        else:
+            # RFC 9110 §10.1.1: "An origin server MUST, upon receiving an HTTP/1.1 (or later)
+            # request line and a complete header section that contains a 100-continue
+            # expectation and indicates a request message body will follow, either send an
+            # immediate response with a final status code ... or send an immediate 100
+            # (Continue) response"; as on HTTP/1.1, the 100 goes when the app first asks for
+            # the body.
+            stream.expect_continue = any(
+                name == b"expect" and value.strip().lower() == b"100-continue"
+                for name, value in head.headers
+            )
         self._add(stream)
         self._events.append(StartApp(cycle=cycle, scope=cycle.scope))
 
@@ -557,11 +608,15 @@ class HTTP2Handler(Handler):
         if problem is not None:
             status, reason = problem
             extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
-            self._refuse_stream(stream_id, status, reason, now, extra_headers=extra)
+            self._refuse_stream(
+                stream_id, status, reason, now, extra_headers=extra, client_ended=ended
+            )
             return
         admission = self._settings.admission
         if admission is not None and not admission.try_enter():
-            self._refuse_stream(stream_id, 503, "the server is at its concurrency limit", now)
+            self._refuse_stream(
+                stream_id, 503, "the server is at its concurrency limit", now, client_ended=ended
+            )
             return
         request = RequestHead("GET", path, "2", headers)
         placeholder = _HandshakeCycle()
@@ -597,15 +652,19 @@ class HTTP2Handler(Handler):
         reason: str,
         now: float,
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
+        *,
+        client_ended: bool = False,
     ) -> None:
         """Answer a stream the app never sees with an error response."""
         stream = H2Stream(stream_id, _HandshakeCycle())  # type: ignore[arg-type]
         stream.app_running = False
+        stream.client_ended = client_ended
         self._streams[stream_id] = stream
         HTTP2Writer(self, stream).write_error(status, reason, now, extra_headers=extra_headers)
         self._events.append(
             RequestRejected(client=self._connection.client, status=status, reason=reason)
         )
+        self._count_control(now)  # a refused request costs work and moves nothing on
         self._release_if_done(stream, now)
 
     def _data_received(self, event: DataReceived, now: float) -> None:
@@ -632,16 +691,19 @@ class HTTP2Handler(Handler):
             return
         stream.unacked += size
         if data:
+            stream.expect_continue = False  # the client sent its body without waiting
             cycle.body.append(data)
             cycle.body_bytes += len(data)
             stream.body_deadline = None  # the app's next wait starts the clock again
-        self._wake(cycle)
+            self._wake(cycle)
 
     def _request_complete(self, stream_id: int, now: float) -> None:
         stream = self._streams.get(stream_id)
         if stream is None:
             return
+        stream.client_ended = True
         stream.body_deadline = None
+        stream.expect_continue = False
         ws = stream.ws
         if ws is not None:
             # RFC 8441 §5: the client's END_STREAM is its side of the TCP close.
@@ -683,7 +745,7 @@ class HTTP2Handler(Handler):
             return
         try:
             self._conn.send_headers(stream.id, headers, end_stream=end_stream)
-        except StreamClosedError:
+        except ProtocolError:  # the stream, or the whole connection, closed under it
             self._closed_under_us(stream)
             return
         if end_stream:
@@ -704,10 +766,16 @@ class HTTP2Handler(Handler):
         stream.pending_bytes += len(data)
 
     def _closed_under_us(self, stream: H2Stream) -> None:
-        """h2 closed the stream (the client reset it in a read not yet dispatched)."""
+        """h2 closed the stream (the client reset it in a read not yet dispatched), or the
+        connection under it (a GOAWAY with an error)."""
         stream.reset = stream.ended = True
-        stream.pending.clear()
-        stream.pending_bytes = 0
+        _drop_pending(stream)
+
+    def _grant(self, stream: H2Stream) -> None:
+        """Grant back the window of the body bytes the stream has taken."""
+        if stream.unacked:
+            self._ack(stream.id, stream.unacked)
+            stream.unacked = 0
 
     def _pump(self, stream: H2Stream) -> None:
         """Send what the windows allow of the stream's response, then its end."""
@@ -715,7 +783,7 @@ class HTTP2Handler(Handler):
             return
         try:
             self._pump_frames(stream)
-        except StreamClosedError:
+        except ProtocolError:  # the stream, or the whole connection, closed under it
             self._closed_under_us(stream)
 
     def _pump_frames(self, stream: H2Stream) -> None:
@@ -736,7 +804,9 @@ class HTTP2Handler(Handler):
                 and conn.remote_settings.initial_window_size >= 4 * _MIN_DATA_FRAME_BYTES
             ):
                 window = 0  # wait for a window worth a frame (see _MIN_DATA_FRAME_BYTES)
+            sent = False
             while pending and window > 0:
+                sent = True
                 data = pending[0]
                 size = min(len(data), window, frame_size)
                 if size < len(data):
@@ -747,12 +817,18 @@ class HTTP2Handler(Handler):
                     pending.popleft()
                 stream.pending_bytes -= size
                 window -= size
+                if (size >= _MIN_DATA_FRAME_BYTES or not pending) and (
+                    self._update_credit < _MAX_UPDATE_CREDIT
+                ):
+                    self._update_credit += 2
                 last = not pending and end and not stream.trailers
                 conn.send_data(stream.id, piece, end_stream=last)
                 if last:
                     stream.ended = True
             if pending:
-                if stream.stalled_since is None and window <= 0:
+                # The bytes wait on the peer's window: the clock runs from the last time any
+                # went out, so a download paced by its reader is never cut.
+                if sent or stream.stalled_since is None:
                     stream.stalled_since = self._now_hint
                     self._timed.add(stream)
                 return
@@ -768,32 +844,38 @@ class HTTP2Handler(Handler):
 
     def _response_sent(self, stream: H2Stream) -> None:
         """The stream's END_STREAM is out."""
-        cycle = stream.cycle
-        if (
-            type(cycle) is HTTPCycle
-            and cycle.request is RequestState.RECEIVING
-            and not stream.reset
-        ):
-            # RFC 9113 §8.1: "A server can send a complete response prior to the client
-            # sending an entire request ... a server MAY request that the client abort
-            # transmission of a request without error by sending a RST_STREAM with an error
-            # code of NO_ERROR".
+        if stream.ws is None:
+            self._stop_client(stream)
+        self._release_if_done(stream, self._now_hint)
+
+    def _stop_client(self, stream: H2Stream) -> None:
+        """The response is complete and the client's side of the stream is still open: RFC
+        9113 §8.1, "A server can send a complete response prior to the client sending an
+        entire request ... a server MAY request that the client abort transmission of a
+        request without error by sending a RST_STREAM with an error code of NO_ERROR". A
+        stream left half-closed would count toward nothing here and be held by h2 forever."""
+        if not stream.client_ended and not stream.reset:
             self._reset_stream(stream.id, ErrorCodes.NO_ERROR)
             stream.reset = True
-        self._release_if_done(stream, self._now_hint)
 
     def _window_updated(self, stream_id: int, now: float) -> None:
         self._now_hint = now
         if stream_id:
             stream = self._streams.get(stream_id)
             if stream is not None:
-                self._pump(stream)
-                self._wake_sender(stream)
+                self._drain(stream, now)
             return
         for stream in list(self._streams.values()):
             if stream.pending:
-                self._pump(stream)
-                self._wake_sender(stream)
+                self._drain(stream, now)
+
+    def _drain(self, stream: H2Stream, now: float) -> None:
+        """A window opened: send what it allows, and let whoever waits on the stream go on."""
+        if stream.ws is not None:
+            self._ws_pump(stream, now)
+        else:
+            self._pump(stream)
+        self._wake_sender(stream)
 
     def _wake_sender(self, stream: H2Stream) -> None:
         if stream.send_blocked and stream.pending_bytes <= self._settings.write_high_water_bytes:
@@ -818,20 +900,21 @@ class HTTP2Handler(Handler):
             output.clear()
             self._queue_data(stream, data)
             self._pump(stream)
+        # The stream's unsent bytes are the WebSocket handler's unsent output: above the
+        # high-water mark it stops reading (its pongs and close frames answer what it reads),
+        # and the stream's window is not granted back, so the client stops sending.
+        paused = stream.pending_bytes > self._settings.write_high_water_bytes
+        if paused != ws.writing_paused:
+            ws.set_writing_paused(paused)
         ended = False
         for event in stream.ws_events:
-            if event is PAUSE_READING:
-                continue  # the stream's window stays shut: unacked bytes are not granted
-            if event is RESUME_READING:
-                continue
             if event is SEND_EOF or event is CLOSE_CONNECTION:
                 ended = True
-            else:
+            elif event is not PAUSE_READING and event is not RESUME_READING:
                 self._events.append(event)
         stream.ws_events.clear()
-        if not ws.reading_paused and stream.unacked:
-            self._ack(stream.id, stream.unacked)
-            stream.unacked = 0
+        if not ws.reading_paused:
+            self._grant(stream)
         if ended and not stream.end_pending:
             # RFC 8441 §5: the WebSocket's TCP close is the stream's END_STREAM.
             stream.end_pending = True
@@ -852,7 +935,9 @@ class HTTP2Handler(Handler):
         stream.send_blocked = True
         return False
 
-    def message_for_app(self, cycle: Any) -> dict[str, Any] | None:
+    def message_for_app(self, cycle: Any, now: float | None = None) -> dict[str, Any] | None:
+        if now is not None:
+            self._now_hint = now
         stream = self._by_cycle.get(cycle)
         if stream is not None and stream.ws is not None:
             message = stream.ws.message_for_app(cycle)
@@ -872,18 +957,26 @@ class HTTP2Handler(Handler):
             if not more_body:
                 cycle.request = RequestState.DELIVERED
             if stream is not None and stream.unacked:
-                self._ack(stream.id, stream.unacked)
-                stream.unacked = 0
+                self._grant(stream)
                 self._flush()
             return {"type": "http.request", "body": bytes(body), "more_body": more_body}
         if request is RequestState.COMPLETE:
             cycle.request = RequestState.DELIVERED
             return {"type": "http.request", "body": b"", "more_body": False}
         cycle.app_waiting = True
+        if stream is None:
+            return None
+        if stream.expect_continue:
+            # The client waits for 100 before sending its body (RFC 9110 §10.1.1, quoted
+            # where the flag is set): now that the app asks for it.
+            stream.expect_continue = False
+            self._send_headers(stream, [(b":status", b"100")], end_stream=False)
+            self._flush()
         timeout = self._settings.request_body_timeout_s
-        if stream is not None and timeout is not None:
+        if timeout is not None:
             # The app waits for body its window lets the client send: a client that sends
-            # none for this long is cut off (slowloris on a stream), as on HTTP/1.1.
+            # none for this long is cut off (slowloris on a stream), as on HTTP/1.1. The clock
+            # starts now, not when the request came: the app may have worked for a while.
             stream.body_deadline = self._now_hint + timeout
             self._timed.add(stream)
         return None
@@ -1008,9 +1101,7 @@ class HTTP2Handler(Handler):
                     500, "", now, head_only=cycle.method == "HEAD"
                 )
                 self._finish_response(stream, now, complete=False)
-        if stream.unacked:
-            self._ack(stream.id, stream.unacked)  # nobody reads the rest of this body
-            stream.unacked = 0
+        self._grant(stream)  # nobody reads the rest of this body
         self._release_if_done(stream, now)
         self._flush()
 
@@ -1027,14 +1118,27 @@ class HTTP2Handler(Handler):
     def _push(self, parent: H2Stream, path: str, headers: Headers, now: float) -> None:
         """``http.response.push``: promise the request on the parent stream, then serve it as
         a new app call (ASGI extensions, HTTP/2 Server Push)."""
+        fields = []
+        for _, lowered, value in validated_headers(headers, PUSH):
+            if lowered in CONNECTION_SPECIFIC:
+                raise ASGIProtocolError(
+                    f"{PUSH}: {lowered.decode('latin-1')!r} cannot be pushed (RFC 9113 §8.2.2: "
+                    '"An endpoint MUST NOT generate an HTTP/2 message containing '
+                    'connection-specific header fields")'
+                )
+            fields.append((lowered, value))
         conn = self._conn
         if (
-            not conn.remote_settings.enable_push
-            or self._draining
+            not self._may_push(parent.id)
             or parent.ended
             or len(self._streams) >= self._settings.h2_max_concurrent_streams
+            or conn.open_outbound_streams >= conn.remote_settings.max_concurrent_streams
         ):
-            return  # the spec lets the server ignore a push the client cannot take
+            # ASGI extensions, HTTP/2 Server Push: "If the client does not support server
+            # push, the server should ignore this message"; so is one it has no room for
+            # (RFC 9113 §8.4: "A client can ... limit the number of streams that can be
+            # pushed").
+            return
         parent_cycle: HTTPCycle = parent.cycle  # type: ignore[assignment]
         authority = b""
         for name, value in parent_cycle.scope_headers:
@@ -1042,7 +1146,6 @@ class HTTP2Handler(Handler):
                 authority = value
                 break
         target = quote(path, safe="/:@!$&'()*+,;=-._~%?").encode("ascii")
-        fields = [(name.lower(), value) for name, value in headers]
         promised = conn.get_next_available_stream_id()
         request = [
             (b":method", b"GET"),
@@ -1053,14 +1156,24 @@ class HTTP2Handler(Handler):
         ]
         try:
             conn.push_stream(parent.id, promised, request)
-        except ProtocolError as exc:
-            raise ASGIProtocolError(
-                f"http.response.push: the pushed request cannot be promised ({exc}; RFC 9113 "
-                "§8.4.1: a promised request is a GET with valid header fields)"
-            ) from None
+        except ProtocolError:  # the parent stream closed meanwhile: nothing to push on
+            return
         host = [(b"host", authority)] if authority else []
         head = RequestHead("GET", target, "2", [*host, *fields])
         self._open_stream(promised, head, ended=True, now=now)
+
+    def _may_push(self, stream_id: int) -> bool:
+        """Whether a push may be promised on the stream: the client allows push and pushed
+        streams (SETTINGS_ENABLE_PUSH, SETTINGS_MAX_CONCURRENT_STREAMS), the connection is not
+        draining, and the stream is the client's (RFC 9113 §8.4: "PUSH_PROMISE frames MUST
+        only be sent on a peer-initiated stream")."""
+        remote = self._conn.remote_settings
+        return (
+            stream_id % 2 == 1
+            and not self._draining
+            and bool(remote.enable_push)
+            and remote.max_concurrent_streams > 0
+        )
 
     # ------------------------------------------------------------------ time
 
@@ -1150,10 +1263,7 @@ class HTTP2Handler(Handler):
 
     def _goaway_received(self, event: ConnectionTerminated, now: float) -> None:
         if event.error_code:
-            for stream in list(self._streams.values()):
-                self._abandon(stream, now)
-            self._flush()
-            self._linger(now)
+            self._end_all(now)
             return
         # RFC 9113 §6.8: the peer opens no new stream; the ones in flight finish.
         self._draining = True
@@ -1168,20 +1278,22 @@ class HTTP2Handler(Handler):
     # ------------------------------------------------------------------ floods
 
     def _count_control(self, now: float) -> None:
+        self._new_interval(now)
         self._control_frames += 1
-        if self._over_budget(now):
+        if self._control_frames > self._settings.h2_max_control_frames:
             self._calm("too many control frames", now)
 
-    def _over_budget(self, now: float) -> bool:
-        settings = self._settings
-        if now - self._interval_start >= settings.h2_flood_interval_s:
+    def _count_reset(self, now: float) -> None:
+        self._new_interval(now)
+        self._resets += 1
+        if self._resets > self._settings.h2_max_resets:
+            self._calm("too many streams reset", now)
+
+    def _new_interval(self, now: float) -> None:
+        """The counts are per ``h2_flood_interval_s``: start a new interval when it is over."""
+        if now - self._interval_start >= self._settings.h2_flood_interval_s:
             self._interval_start = now
             self._resets = self._control_frames = 0
-            return False
-        return (
-            self._resets > settings.h2_max_resets
-            or self._control_frames > settings.h2_max_control_frames
-        )
 
     def _calm(self, reason: str, now: float) -> None:
         """A flood: GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §7) and close."""
@@ -1227,10 +1339,16 @@ class HTTP2Handler(Handler):
 
     def _end_all(self, now: float) -> None:
         self._draining = True
+        self._drop_streams(now)
+        self._linger(now)
+
+    def _drop_streams(self, now: float) -> None:
+        """The connection is ending: every stream is gone, and each is forgotten once its app
+        has finished."""
         for stream in list(self._streams.values()):
             stream.reset = stream.ended = True
             self._abandon(stream, now)
-        self._linger(now)
+            self._release_if_done(stream, now)
 
     # ------------------------------------------------------------------ ending streams
 
@@ -1238,16 +1356,12 @@ class HTTP2Handler(Handler):
         if not stream.reset:
             stream.reset = stream.ended = True
             self._reset_stream(stream.id, code)
-        stream.pending.clear()
-        stream.pending_bytes = 0
-        stream.stalled_since = None
+        _drop_pending(stream)
         self._release_if_done(stream, now)
 
     def _abandon(self, stream: H2Stream, now: float) -> None:
         """The stream is gone under its app: receive() says disconnect, send() raises."""
-        stream.pending.clear()
-        stream.pending_bytes = 0
-        stream.stalled_since = None
+        _drop_pending(stream)
         stream.body_deadline = None
         if stream.send_blocked:
             stream.send_blocked = False
@@ -1273,15 +1387,17 @@ class HTTP2Handler(Handler):
         """Forget a stream whose app has finished and whose response is out (or reset)."""
         if stream.app_running or not (stream.ended or stream.reset):
             return
+        ws = stream.ws
+        if ws is not None and ws.phase is not Phase.CLOSED and not stream.reset:
+            return  # a WebSocket lingers for the client's END_STREAM (its TCP close)
         if stream.pending and not stream.reset:
             return
         if self._streams.get(stream.id) is stream:
             del self._streams[stream.id]
         self._by_cycle.pop(stream.cycle, None)
         self._timed.discard(stream)
-        if stream.unacked:
-            self._ack(stream.id, stream.unacked)
-            stream.unacked = 0
+        self._grant(stream)
+        self._stop_client(stream)
         if not self._streams and self.phase is Phase.CYCLE:
             if self._draining:
                 self._flush()
@@ -1304,6 +1420,13 @@ class HTTP2Handler(Handler):
     def _linger(self, now: float) -> None:
         self._flush()
         super()._linger(now)
+
+
+def _drop_pending(stream: H2Stream) -> None:
+    """The response bytes the stream holds will never be sent."""
+    stream.pending.clear()
+    stream.pending_bytes = 0
+    stream.stalled_since = None
 
 
 class _HandshakeCycle:

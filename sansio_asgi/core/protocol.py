@@ -28,6 +28,7 @@ from typing import Any
 
 from .cycle import HTTPCycle
 from .events import Event
+from .handler import Phase
 from .http2 import PREFACE, HTTP2Handler
 from .http11 import HTTP11Handler, HTTP11Writer
 from .scope import ConnectionInfo, RequestHead
@@ -37,10 +38,20 @@ from .websocket import WebSocketCycle, WebSocketHandler
 Cycle = HTTPCycle | WebSocketCycle
 
 _NO_EVENTS: Sequence[Event] = ()
+# A connection that is closing serves no new protocol: what arrives is dropped.
+_ENDED = frozenset({Phase.LINGERING, Phase.CLOSED})
 
 
 class ServerProtocol:
-    __slots__ = ("_connection", "_events", "_handler", "_output", "_preface", "_settings")
+    __slots__ = (
+        "_connection",
+        "_events",
+        "_handler",
+        "_output",
+        "_preface",
+        "_settings",
+        "_shutting_down",
+    )
 
     def __init__(
         self,
@@ -59,6 +70,7 @@ class ServerProtocol:
         self._events: list[Event] = []
         # The first bytes, while they could still be the HTTP/2 preface; None once decided.
         self._preface: bytes | None = None
+        self._shutting_down = False  # shutdown() was called: a new handler drains at once
         self._handler: HTTP11Handler | WebSocketHandler | HTTP2Handler
         if alpn == "h2" and settings.http2:
             self._handler = HTTP2Handler(
@@ -72,7 +84,8 @@ class ServerProtocol:
             events=self._events,
             now=now,
             on_upgrade=self._upgrade if settings.ws_enabled else None,
-            on_h2c=self._upgrade_h2c if settings.http2 else None,
+            # RFC 9113 §3.1: "The "h2c" string ... describes a protocol that does not use TLS".
+            on_h2c=self._upgrade_h2c if settings.http2 and tls is None else None,
         )
         if settings.http2:
             self._preface = b""
@@ -109,6 +122,8 @@ class ServerProtocol:
             reading_paused=http.reading_paused,
             writing_paused=http.writing_paused,
         )
+        if self._shutting_down:
+            self._handler.shutdown(now)
         if early:
             self._handler.receive_data(early, now)
 
@@ -117,7 +132,7 @@ class ServerProtocol:
         §3.3, prior knowledge); anything else is HTTP/1.1's, returned to be served."""
         seen = self._preface + data if self._preface else data
         size = min(len(seen), len(PREFACE))
-        if seen[:size] != PREFACE[:size]:
+        if seen[:size] != PREFACE[:size] or self._handler.phase in _ENDED:
             self._preface = None
             return seen
         if size < len(PREFACE):
@@ -135,6 +150,8 @@ class ServerProtocol:
             writing_paused=http.writing_paused,
         )
         self._handler.receive_data(seen, now)
+        if self._shutting_down:
+            self._handler.shutdown(now)
         return b""
 
     # network side
@@ -179,9 +196,11 @@ class ServerProtocol:
         return drained
 
     # app side
-    def message_for_app(self, cycle: Cycle) -> dict[str, Any] | None:
-        """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle."""
-        return cycle.handler.message_for_app(cycle)
+    def message_for_app(self, cycle: Cycle, now: float | None = None) -> dict[str, Any] | None:
+        """The next message for ``receive()``, or None: wait for a ``WakeApp`` for this cycle.
+        ``now`` starts the clock of a wait for request body where the protocol times it per
+        stream (HTTP/2); without it the time of the last call that brought one is used."""
+        return cycle.handler.message_for_app(cycle, now)
 
     def message_from_app(self, cycle: Cycle, message: MutableMapping[str, Any], now: float) -> None:
         """A message from ``send()``. Raises ``ASGIProtocolError`` or ``ClientDisconnected``."""
@@ -235,6 +254,7 @@ class ServerProtocol:
     # server side
     def shutdown(self, now: float) -> None:
         """The server is stopping: finish the current response, then close."""
+        self._shutting_down = True
         self._handler.shutdown(now)
 
     @property

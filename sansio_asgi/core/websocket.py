@@ -531,7 +531,9 @@ class WebSocketHandler(Handler):
 
     # ------------------------------------------------------------------ app side: receive
 
-    def message_for_app(self, cycle: WebSocketCycle) -> dict[str, Any] | None:
+    def message_for_app(
+        self, cycle: WebSocketCycle, now: float | None = None
+    ) -> dict[str, Any] | None:
         incoming = cycle.incoming
         if not incoming:
             cycle.app_waiting = True

@@ -566,7 +566,7 @@ class _AppRun:
     async def receive(self) -> dict[str, Any]:
         connection = self.connection
         while True:
-            message = connection.core.message_for_app(self.cycle)
+            message = connection.core.message_for_app(self.cycle, time.time())
             connection._flush()
             if message is not None:
                 if connection.trace:

@@ -482,7 +482,9 @@ class _Connection:
             return
         if mask & selectors.EVENT_WRITE:
             self._write_some()
-            if self.feeds and not self.out and not self.lost:
+            # Files fed to the core go on whenever writing is not paused, as any send() does:
+            # waiting for all the output to drain would starve them behind busy streams.
+            if self.feeds and not self.write_paused and not self.lost:
                 self._resume_feeds()
         if mask & selectors.EVENT_READ and not self.lost:
             self._read_some()
@@ -706,7 +708,7 @@ class _Connection:
         self._flush()
 
     def _receive(self, run: _AppRun, future: asyncio.Future[dict[str, Any] | None]) -> None:
-        message = self.core.message_for_app(run.cycle)
+        message = self.core.message_for_app(run.cycle, time.time())
         self._flush()
         if message is None:
             run.waiter = future
