@@ -17,9 +17,9 @@ The response side is the same for every protocol, so it is written here once: a 
 ``(response state, message kind)`` to a step (``RESPONSE_TABLE``), the ``http.response.start``
 handling (defaults: ``server``, ``date``, ``--header``; validation), HEAD/204/304 body dropping
 and the Content-Length checks. The bytes are a ``ResponseWriter``'s business: one per protocol
-(``http11.HTTP11Writer`` for HTTP/1.1). ``http.response.start`` is held back until the first
-body message (ASGI HTTP spec: the server "need not flush" it), so an app that fails before its
-first body still gets a clean 500.
+(``http11.HTTP11Writer`` for HTTP/1.1, ``http2.HTTP2Writer`` for an HTTP/2 stream).
+``http.response.start`` is held back until the first body message (ASGI HTTP spec: the server
+"need not flush" it), so an app that fails before its first body still gets a clean 500.
 
 The extension messages (``extensions.py``) are steps of the same table: ``http.response.trailers``
 after the last body of a response that announced them, ``http.response.early_hint`` while the
@@ -28,7 +28,8 @@ response streams (a ``103`` only while the head is held), and the file bodies
 bytes the driver holds: its step records a ``PendingFile`` and the handler asks the driver to
 open the file (``events.OpenFile``); once the driver says how many bytes it has
 (``file_head``), the head and the framing are written as for a body of that length, the driver
-sends the bytes (``events.SendFile``), and ``file_end`` goes on as a body message would.
+sends the bytes (``events.SendFile``; over HTTP/2 it reads them into the core,
+``events.FeedFile``), and ``file_end`` goes on as a body message would.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class ResponseWriter(Protocol):
         ...
 
     def begin_file(self, count: int) -> None:
-        """``count`` body bytes follow, written by the driver (``events.SendFile``)."""
+        """``count`` body bytes follow, written by the driver (``events.SendFile``) or fed
+        through the core (``events.FeedFile``)."""
         ...
 
     def end_file(self) -> None:
@@ -242,7 +244,8 @@ class HTTPCycle:
 
 
 class PendingFile:
-    """A file body message the driver is resolving (``OpenFile``) or sending (``SendFile``)."""
+    """A file body message the driver is resolving (``OpenFile``) or sending (``SendFile``,
+    ``FeedFile``)."""
 
     __slots__ = ("count", "event", "message_type", "more_body")
 

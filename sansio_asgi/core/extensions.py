@@ -19,7 +19,8 @@ here is the rest:
   is held.
 * ``http.response.pathsend`` and ``http.response.zerocopysend``: always offered. The core
   never opens, stats or reads a file: it asks the driver (``events.OpenFile``,
-  ``events.SendFile``) and treats the bytes as a body message of their length.
+  ``events.SendFile``, ``events.FeedFile``) and treats the bytes as a body message of their
+  length.
 * ``http.response.push``: offered to HTTP/2 requests whose client allows server push
   (SETTINGS_ENABLE_PUSH); the pushed request is a new app call (``http2.py``).
 * ``http.response.debug``: never offered; sending it says why (``DEBUG_REFUSED``).

@@ -1,17 +1,17 @@
 """What every protocol handler behind ``ServerProtocol`` does the same way.
 
 A handler speaks one protocol on one connection (``http11.HTTP11Handler``,
-``websocket.WebSocketHandler``). They differ in what they parse and what they decide; they share
-how they talk to the driver, written once here:
+``http2.HTTP2Handler``, ``websocket.WebSocketHandler``). They differ in what they parse and what
+they decide; they share how they talk to the driver, written once here:
 
 * output and events go into lists owned by ``ServerProtocol``, so a hand-over keeps them;
 * one deadline at a time (``_deadline``); what it is for follows from the phase;
 * reading is paused while anything the core holds is above its limit (``_update_reading``
   asks the handler's ``_wants_pause``), and, for a handler that answers the peer by itself
-  (WebSocket: pongs, close frames), while the driver's unsent output is above its high-water
-  mark: those answers are to what it reads, so not reading keeps them bounded. HTTP/1.1
-  queues output only for the app, whose ``send()`` already waits, and goes on reading so
-  that a client that leaves is noticed;
+  (WebSocket: pongs, close frames; HTTP/2: PING and SETTINGS acknowledgements), while the
+  driver's unsent output is above its high-water mark: those answers are to what it reads, so
+  not reading keeps them bounded. HTTP/1.1 queues output only for the app, whose ``send()``
+  already waits, and goes on reading so that a client that leaves is noticed;
 * a connection ends by *lingering*: shut down the write side and read (and drop) until the
   peer closes or ``linger_timeout_s`` passes, because closing a socket with unread input makes
   the kernel send a reset that can destroy a response the client has not read yet. TLS cannot
@@ -30,17 +30,17 @@ from .settings import ProtocolSettings
 class Phase(enum.Enum):
     """Connection phases. Each handler uses its own subset, drawn in its module docstring."""
 
-    # HTTP/1.1
+    # HTTP/1.1 and HTTP/2
     IDLE = "idle"  # between requests: the keep-alive (or first-request) deadline
-    HEADERS = "headers"  # a request head is arriving: the header deadline
-    CYCLE = "cycle"  # a request is being served: the request-body deadline
+    HEADERS = "headers"  # a request head (HTTP/2: the preface) is arriving: the header deadline
+    CYCLE = "cycle"  # requests are being served: HTTP/1.1's request-body deadline
     UPGRADED = "upgraded"  # handed over to another handler
     # WebSocket
     HANDSHAKE = "handshake"  # the app has not answered the handshake yet
     DENIAL = "denial"  # the app is sending an HTTP response instead of accepting
     OPEN = "open"  # frames flow: the ping (or pong) deadline
     CLOSING = "closing"  # a close frame was sent: the deadline for the peer's
-    # Both
+    # Every handler
     LINGERING = "lingering"  # write side shut, reading and dropping: the linger deadline
     CLOSED = "closed"
 

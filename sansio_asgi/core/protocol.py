@@ -220,8 +220,8 @@ class ServerProtocol:
     def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
         """Answer to ``OpenFile``: the file is open; ``count`` bytes are available from
         ``offset`` (capped by the app's count). The core writes the head as a body message of
-        ``count`` bytes would, then emits ``SendFile`` (none for a count of 0 or a response
-        without content). Raises ``ASGIProtocolError``/``ContentLengthMismatch`` (a file
+        ``count`` bytes would, then emits ``SendFile`` (HTTP/2: ``FeedFile``), or none for a
+        count of 0 or a response without content. Raises ``ASGIProtocolError``/``ContentLengthMismatch`` (a file
         shorter or longer than the declared Content-Length) or ``ClientDisconnected``, to
         propagate out of ``send()``."""
         _http_handler(cycle).file_opened(cycle, fd, offset, count, now)
@@ -239,7 +239,8 @@ class ServerProtocol:
         _http_handler(cycle).file_failed(cycle, exc, now)
 
     def file_sent(self, cycle: HTTPCycle, now: float) -> None:
-        """Answer to ``SendFile``: its bytes are written; the response goes on (or ends)."""
+        """Answer to ``SendFile`` or ``FeedFile``: its bytes are written; the response goes on
+        (or ends)."""
         _http_handler(cycle).file_sent(cycle, now)
 
     # time

@@ -93,7 +93,8 @@ HTTP2 = os.environ.get("SANSIO_ASGI_HTTP2", "1") not in ("0", "false", "no", "of
 # what stops a rapid reset (CVE-2023-44487) from starting apps without bound.
 H2_MAX_CONCURRENT_STREAMS = 100
 # SETTINGS_MAX_HEADER_LIST_SIZE: the decoded header list (RFC 7541 §4.1 sizes: name, value, and
-# 32 bytes each), as large as HTTP/1.1's whole head may be; it is what bounds an HPACK bomb.
+# 32 bytes each), as large as HTTP/1.1's whole head may be. A larger one gets 431 on its
+# stream; h2 decodes no more than twice it, which is what bounds an HPACK bomb.
 H2_MAX_HEADER_LIST_BYTES = MAX_HEADER_BYTES
 # SETTINGS_MAX_FRAME_SIZE: the protocol's initial value (RFC 9113 §6.5.2), the largest frame
 # every peer must accept.
@@ -104,13 +105,14 @@ H2_MAX_FRAME_BYTES = 16_384
 H2_INITIAL_WINDOW_BYTES = 65_535
 # Floods (CVE-2019-9512/9514/9515/9518, CVE-2023-44487): within any interval, the resets a
 # client may send, and the frames that ask for work without moving a request on (PING,
-# SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA, refused streams), before the connection ends
-# with GOAWAY ENHANCE_YOUR_CALM. Browsers send a handful of each.
+# SETTINGS, PRIORITY, empty DATA, refused streams, and WINDOW_UPDATEs beyond the two each DATA
+# frame sent may earn), before the connection ends with GOAWAY ENHANCE_YOUR_CALM. Browsers
+# send a handful of each.
 H2_FLOOD_INTERVAL_S = 10.0
 H2_MAX_RESETS = 100
 H2_MAX_CONTROL_FRAMES = 1000
-# A response waiting on a peer's window that stays shut this long is reset (CANCEL): a zero
-# window would otherwise hold the app and its buffered bytes forever.
+# A response whose bytes wait on the peer's window, with none sent for this long, is reset
+# (CANCEL): a window kept shut would otherwise hold the app and its buffered bytes forever.
 H2_WINDOW_TIMEOUT_S = 30.0
 
 
