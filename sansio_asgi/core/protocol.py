@@ -221,9 +221,9 @@ class ServerProtocol:
         """Answer to ``OpenFile``: the file is open; ``count`` bytes are available from
         ``offset`` (capped by the app's count). The core writes the head as a body message of
         ``count`` bytes would, then emits ``SendFile`` (HTTP/2: ``FeedFile``), or none for a
-        count of 0 or a response without content. Raises ``ASGIProtocolError``/``ContentLengthMismatch`` (a file
-        shorter or longer than the declared Content-Length) or ``ClientDisconnected``, to
-        propagate out of ``send()``."""
+        count of 0 or a response without content. Raises ``ASGIProtocolError``,
+        ``ContentLengthMismatch`` (a file shorter or longer than the declared Content-Length)
+        or ``ClientDisconnected``, to propagate out of ``send()``."""
         _http_handler(cycle).file_opened(cycle, fd, offset, count, now)
 
     def file_data(self, cycle: HTTPCycle, data: bytes, now: float) -> None:
