@@ -496,9 +496,15 @@ class H2Harness(Harness):
 
     # -- the app side: each call is followed by an exchange, as a driver writes at once ------
 
-    def message_for_app(self, cycle: Any) -> dict[str, Any] | None:
+    def message_for_app(self, cycle: Any, now: float | None = None) -> dict[str, Any] | None:
+        """``now``: the time of the ``receive()``, passed on as a driver passes its clock."""
         try:
-            return super().message_for_app(cycle)
+            if now is None:
+                return super().message_for_app(cycle)
+            try:
+                return self.protocol.message_for_app(cycle, self._now(now))
+            finally:
+                self._drain()
         finally:
             self.exchange()
 
