@@ -6,7 +6,8 @@ Usage (from the repository root, with the bench venv)::
     /work/peersvenv/bin/python bench/profile_server.py --profiler py-spy --app ws
     /work/peersvenv/bin/python bench/profile_server.py --profiler py-spy --out /tmp/hello.txt
 
-The load is the benchmark's (``wrk``, or ``bench/ws_client.py`` for ``ws``), on the other CPU.
+The load is the benchmark's (``wrk``, ``h2load`` with ``--h2``, or ``bench/ws_client.py`` for
+``ws``), on the other CPU.
 
 - ``cprofile`` (default): the server runs as ``python -m cProfile -o PATH -m sansio_asgi ...``
   and is stopped with SIGINT so cProfile writes its stats. cProfile slows every Python call
@@ -35,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from http2_load import h2load
 from run import (
     APPS,
     WRK_POST,
@@ -53,6 +55,10 @@ PY_SPY_RATE = 250  # samples/s: enough for a 5 s profile, cheap for the server
 def load(port: int, case: Case, args: argparse.Namespace, script: Path) -> str:
     if case.mode == "ws":
         return json.dumps(ws_client(port, args.duration, args.ws_connections))
+    if case.mode == "h2":
+        url, streams = f"http://127.0.0.1:{port}/", args.h2_streams
+        h2 = (0, args.h2_connections, streams, script.parent)
+        return h2load(pinned(1, []), url, case.app, *h2, duration_s=args.duration).stdout
     return wrk(port, case, args.duration, args.connections, script).stdout
 
 
@@ -94,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver", choices=("asyncio", "selectors"), default="asyncio")
     parser.add_argument("--app", choices=APPS, default="hello")
     parser.add_argument("--close", action="store_true", help="wrk sends Connection: close")
+    parser.add_argument("--h2", action="store_true", help="h2load over h2c instead of wrk")
+    parser.add_argument("--h2-connections", type=int, default=10)
+    parser.add_argument("--h2-streams", type=int, default=10)
     parser.add_argument("--duration", type=int, default=5, help="seconds of load (default: 5)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--ws-connections", type=int, default=10)
@@ -104,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="keep the .prof file (cprofile) or the collapsed stacks (py-spy)"
     )
     args = parser.parse_args(argv)
-    case = Case(args.app, "ws" if args.app == "ws" else "close" if args.close else "keep-alive")
+    mode = "close" if args.close else "h2" if args.h2 else "keep-alive"
+    case = Case(args.app, "ws" if args.app == "ws" else mode)
     name = f"sansio-{args.driver}"
     spy = py_spy_path(args.python) if args.profiler == "py-spy" else None
     if args.profiler == "py-spy" and not spy:

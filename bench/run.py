@@ -16,9 +16,12 @@ turns, and the median is reported. Separately, each server holds ``--idle-connec
 keep-alive connections that have each made one request, and the growth of its RSS is divided
 by their number.
 
+HTTP/2 (mode ``h2``): the servers that speak it serve cleartext HTTP/2 with prior knowledge on
+the same port, loaded by ``h2load -n REQUESTS -c 10 -m 10`` (see ``http2_load.py``).
+
 The numbers are only comparable within one run: the tables report each server's median as a
 ratio to the median of ``uvicorn --http h11 --loop asyncio`` in the same run (and, for the
-WebSocket echo, to uvicorn with ``--ws websockets`` too).
+WebSocket echo, to uvicorn with ``--ws websockets`` too; for HTTP/2, to hypercorn's).
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from http2_load import (
+    H2_APPS,
+    H2_BASELINE,
+    ensure_h2load,
+    h2load,
+    h2load_version,
+    p99_ms,
+    parse_h2load,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 BASELINE = "uvicorn-h11"
@@ -56,9 +69,10 @@ IDLE_DEADLINE_S = 120.0  # to open every idle connection, one request each
 # Long enough that no idle connection times out while the others are opened and measured.
 KEEP_ALIVE_S = "600"
 APPS = ("hello", "json", "echo", "stream", "starlette", "ws")
-MODES = ("keep-alive", "close")
+MODES = ("keep-alive", "close", "h2")
 HTTP_APPS = ("hello", "json", "echo", "stream")
 RAW_APPS = ("hello", "json", "stream")  # bench/ceilings.py raw reads no request bodies
+H2_GUESSED_RATE_PER_S = 5000  # for the time estimate only: h2load runs a number of requests
 
 
 @dataclass(frozen=True)
@@ -68,17 +82,18 @@ class Peer:
     name: str
     modules: tuple[str, ...]
     apps: tuple[str, ...] = APPS
+    h2: bool = False  # serves cleartext HTTP/2 with prior knowledge on its port
 
 
 PEERS = (
-    Peer("sansio-asyncio", ("sansio_asgi",)),
-    Peer("sansio-selectors", ("sansio_asgi",)),
-    Peer("sansio-asyncio-uvloop", ("sansio_asgi", "uvloop")),
+    Peer("sansio-asyncio", ("sansio_asgi",), h2=True),
+    Peer("sansio-selectors", ("sansio_asgi",), h2=True),
+    Peer("sansio-asyncio-uvloop", ("sansio_asgi", "uvloop"), h2=True),
     Peer(BASELINE, ("uvicorn", "h11", "wsproto")),
     Peer(WS_BASELINE, ("uvicorn", "h11", "websockets"), ("ws",)),
-    Peer("hypercorn", ("hypercorn",)),
+    Peer("hypercorn", ("hypercorn",), h2=True),
     Peer("daphne", ("daphne",)),
-    Peer("granian", ("granian",)),
+    Peer("granian", ("granian",), h2=True),
     Peer("uvicorn-httptools-uvloop", ("uvicorn", "httptools", "uvloop")),
     Peer("ceiling-raw", (), RAW_APPS),
     Peer("ceiling-h11", ("h11",), HTTP_APPS),
@@ -121,10 +136,11 @@ def server_command(name: str, py: str, app: str, port: int) -> list[str]:
         BASELINE: [*uvicorn, "--http", "h11", "--loop", "asyncio", "--ws", "wsproto"],
         WS_BASELINE: [*uvicorn, "--http", "h11", "--loop", "asyncio", "--ws", "websockets"],
         # --workers 0: serve in this process (the default, 1, spawns one child worker).
-        # No --access-logfile: hypercorn then writes no access log.
+        # No --access-logfile: hypercorn then writes no access log. The config file lifts its
+        # limit of 1,000 requests per connection.
         "hypercorn": [
             *[py, "-m", "hypercorn", target, "--bind", f"{HOST}:{p}", "--workers", "0"],
-            *["--keep-alive", KEEP_ALIVE_S],
+            *["--keep-alive", KEEP_ALIVE_S, "--config", "bench/hypercorn.toml"],
         ],
         # -v 0: daphne's access log is on (to stdout) at the default verbosity 1.
         "daphne": [py, "-m", "daphne", "-b", HOST, "-p", p, "-v", "0", target],
@@ -145,11 +161,15 @@ def server_command(name: str, py: str, app: str, port: int) -> list[str]:
 @dataclass(frozen=True)
 class Case:
     app: str
-    mode: str  # "keep-alive", "close" or, for the WebSocket echo, "ws"
+    mode: str  # "keep-alive", "close", "h2" or, for the WebSocket echo, "ws"
 
     @property
     def label(self) -> str:
-        return f"{self.app} (close)" if self.mode == "close" else self.app
+        return f"{self.app} ({self.mode})" if self.mode in ("close", "h2") else self.app
+
+    @property
+    def baseline(self) -> str:
+        return H2_BASELINE if self.mode == "h2" else BASELINE
 
 
 @dataclass
@@ -382,6 +402,16 @@ def measure(
                 if args.warmup:
                     ws_client(port, args.warmup, args.ws_connections)
                 parse_ws(ws_client(port, args.duration, args.ws_connections), sample)
+            elif case.mode == "h2":
+                url, load = f"http://{HOST}:{port}/", pinned(1, [])
+                h2 = (args.h2_connections, args.h2_streams, workdir)
+                if args.h2_warmup_requests:
+                    h2load(load, url, case.app, args.h2_warmup_requests, *h2)
+                log_file = workdir / f"{peer}-{case.app}-h2-{run}.tsv"
+                done = h2load(load, url, case.app, args.h2_requests, *h2, log_file=log_file)
+                parse_h2load(done.stdout, sample, args.h2_requests)
+                sample.latency_p99_ms = p99_ms(log_file)
+                log_file.unlink(missing_ok=True)
             else:
                 if args.warmup:
                     wrk(port, case, args.warmup, args.connections, script)
@@ -600,7 +630,7 @@ Results = dict[Case, dict[str, list[Sample]]]
 def case_table(case: Case, by_server: dict[str, list[Sample]]) -> list[str]:
     rates = {s: median([x.rate_per_s for x in samples]) for s, samples in by_server.items()}
     unit = "round trips/s" if case.mode == "ws" else "req/s"
-    head = f"| server | {unit} (median) | vs {BASELINE} |"
+    head = f"| server | {unit} (median) | vs {case.baseline} |"
     rule = "|---|---:|---:|"
     if case.mode == "ws":
         head += f" vs {WS_BASELINE} |"
@@ -613,7 +643,7 @@ def case_table(case: Case, by_server: dict[str, list[Sample]]) -> list[str]:
     ]
     for server, samples in by_server.items():
         rate = rates[server]
-        cells = [server, fmt(rate, ",.0f"), ratio(rate, rates.get(BASELINE))]
+        cells = [server, fmt(rate, ",.0f"), ratio(rate, rates.get(case.baseline))]
         if case.mode == "ws":
             cells.append(ratio(rate, rates.get(WS_BASELINE)))
         cells.append(" / ".join(fmt(x.rate_per_s, ".0f") for x in samples) or "-")
@@ -627,9 +657,9 @@ def case_table(case: Case, by_server: dict[str, list[Sample]]) -> list[str]:
     return rows
 
 
-def summary_table(results: Results) -> list[str]:
-    cases = list(results)
-    servers = [s for s in SERVERS if any(s in by_server for by_server in results.values())]
+def summary_table(results: Results, cases: list[Case]) -> list[str]:
+    """Each server's ratio to its case's baseline, a column per case."""
+    servers = [s for s in SERVERS if any(s in results[case] for case in cases)]
     rows = [
         "| server | " + " | ".join(c.label for c in cases) + " |",
         "|---|" + "---:|" * len(cases),
@@ -638,7 +668,7 @@ def summary_table(results: Results) -> list[str]:
         cells = [server]
         for case in cases:
             rates = {s: median([x.rate_per_s for x in v]) for s, v in results[case].items()}
-            cells.append(ratio(rates.get(server), rates.get(BASELINE)))
+            cells.append(ratio(rates.get(server), rates.get(case.baseline)))
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -698,7 +728,8 @@ def report(
         ]
     lines += [
         f"Run {started:%Y-%m-%d %H:%M} UTC, {minutes:.0f} min. {machine()}.",
-        f"Python {probed['python']} for the servers; {versions}; {wrk_version()}.",
+        f"Python {probed['python']} for the servers; {versions}; {wrk_version()}"
+        + (f"; {h2load_version()}." if any(c.mode == "h2" for c in results) else "."),
         f"sansio-asgi from {source_state()}.",
         "",
         f"Command: `{' '.join(['python bench/run.py', shlex.join(argv)]).strip()}`",
@@ -706,7 +737,9 @@ def report(
         f"Load: `wrk -t1 -c{args.connections} -d{args.duration}s --latency` after "
         f"{args.warmup} s of warm-up (close mode adds `-H 'Connection: close'`; echo POSTs "
         f"{ECHO_BODY_BYTES // 1024} KiB); WebSocket: `bench/ws_client.py`, "
-        f"{args.ws_connections} connections, one 13-byte message per round trip. "
+        f"{args.ws_connections} connections, one 13-byte message per round trip; HTTP/2 "
+        f"(h2c, prior knowledge): `h2load -n {args.h2_requests} -c {args.h2_connections} "
+        f"-m {args.h2_streams}` after {args.h2_warmup_requests} requests of warm-up. "
         f"{pinning}. {args.runs} run(s) per case, servers taking turns, each run "
         "on a freshly started server; medians reported, ratios are medians divided by the "
         "baseline's median in this run.",
@@ -714,9 +747,15 @@ def report(
     ]
     if skipped:
         lines += ["Skipped:", "", *(f"- {line}" for line in skipped), ""]
-    if results:
+    http1 = [case for case in results if case.mode != "h2"]
+    http2 = [case for case in results if case.mode == "h2"]
+    if http1:
         lines += [f"## Ratio to {BASELINE} (median req/s, or round trips/s)", ""]
-        lines += [*summary_table(results), ""]
+        lines += [*summary_table(results, http1), ""]
+    if http2:
+        lines += [f"## HTTP/2 (h2load): ratio to {H2_BASELINE} (median req/s)", ""]
+        lines += [*summary_table(results, http2), ""]
+    if results:
         lines += ["## Each case", ""]
         for case, by_server in results.items():
             lines += [*case_table(case, by_server), ""]
@@ -747,7 +786,9 @@ def report(
 # -- main ------------------------------------------------------------------------------------
 
 
-def cases(apps: list[str], modes: list[str], close_apps: list[str]) -> list[Case]:
+def cases(
+    apps: list[str], modes: list[str], close_apps: list[str], h2_apps: list[str]
+) -> list[Case]:
     found = []
     for app in apps:
         if app == "ws":
@@ -755,6 +796,8 @@ def cases(apps: list[str], modes: list[str], close_apps: list[str]) -> list[Case
             continue
         for mode in modes:
             if mode == "close" and app not in close_apps:
+                continue
+            if mode == "h2" and app not in h2_apps:
                 continue
             found.append(Case(app, mode))
     return found
@@ -784,6 +827,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--app", default="all", help=f"comma-separated, of {', '.join(APPS)} (default: all)")
     add("--modes", default="all", help=f"comma-separated, of {', '.join(MODES)} (default: all)")
     add("--close-apps", default="hello", help="apps measured in close mode (default: hello)")
+    add("--h2-apps", default="hello", help=f"apps measured over HTTP/2, of {', '.join(H2_APPS)}")
+    add("--h2-requests", type=int, default=100_000, help="h2load requests (default: 100000)")
+    add("--h2-warmup-requests", type=int, default=5000, help="h2load warm-up (default: 5000)")
+    add("--h2-connections", type=int, default=10, help="h2load connections (default: 10)")
+    add("--h2-streams", type=int, default=10, help="h2load streams per connection (default: 10)")
     add("--servers", default="all", help="comma-separated subset of the servers (default: all)")
     add(
         "--idle-connections",
@@ -799,11 +847,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.apps = split(args.app, APPS, parser)
     args.mode_list = split(args.modes, MODES, parser)
     args.close_app_list = split(args.close_apps, APPS, parser)
+    args.h2_app_list = split(args.h2_apps, H2_APPS, parser)
     args.server_list = split(args.servers, SERVERS, parser)
     if args.duration < 1 or args.runs < 1:
         parser.error("--duration and --runs must be at least 1")
     if not ensure_wrk():
         parser.error("wrk not found on PATH; install it: apt-get install -y wrk")
+    if "h2" in args.mode_list and args.h2_app_list and not ensure_h2load():
+        parser.error("h2load not found on PATH; install it: apt-get install -y nghttp2-client")
     return args
 
 
@@ -828,8 +879,9 @@ def plan_run(
         else:
             apps.append(app)
     plan = []
-    for case in cases(apps, args.mode_list, args.close_app_list):
-        if names := [s for s in servers if case.app in peers[s].apps]:
+    for case in cases(apps, args.mode_list, args.close_app_list, args.h2_app_list):
+        h2 = case.mode == "h2"
+        if names := [s for s in servers if case.app in peers[s].apps and peers[s].h2 >= h2]:
             plan.append((case, names))
         else:
             skipped.append(f"{case.label}: none of the selected servers serves it")
@@ -888,7 +940,10 @@ def main(argv: list[str] | None = None) -> int:
             args.idle_connections = max(0, limit - 1024)
             say(f"note: RLIMIT_NOFILE is {limit}: holding {args.idle_connections} idle connections")
     measurements = sum(len(names) for _, names in plan) * args.runs
-    estimate_s = measurements * (args.duration + args.warmup + 1.5) + len(idle_servers) * 10
+    h2_measurements = sum(len(names) for case, names in plan if case.mode == "h2") * args.runs
+    h2_s = (args.h2_requests + args.h2_warmup_requests) / H2_GUESSED_RATE_PER_S
+    estimate_s = (measurements - h2_measurements) * (args.duration + args.warmup + 1.5)
+    estimate_s += h2_measurements * (h2_s + 1.5) + len(idle_servers) * 10
     say(f"{measurements} measurements, about {estimate_s / 60:.0f} min")
 
     compile_tree(args.python)

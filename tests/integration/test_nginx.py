@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -41,6 +40,7 @@ from websockets.sync.client import connect as ws_connect
 
 from ..drivers.conftest import wait_for
 from .deploy_app import pattern
+from .tools import apt_binary
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -114,26 +114,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def nginx_binary() -> str:
     """Debian's nginx, installed with apt-get when it is missing."""
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    steps = (["apt-get", "update"], ["apt-get", "install", "-y", "nginx"])
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in steps:
-        try:
-            done = subprocess.run(
-                step, capture_output=True, text=True, timeout=600, env=env, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.fail(f"nginx is not installed and {' '.join(step)} failed: {exc}")
-        if done.returncode != 0:
-            pytest.fail(
-                f"nginx is not installed and {' '.join(step)} exited {done.returncode}:\n"
-                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-            )
-    if not os.access("/usr/sbin/nginx", os.X_OK):
-        pytest.fail("apt-get installed nginx, but /usr/sbin/nginx is not there")
-    return "/usr/sbin/nginx"
+    return apt_binary("nginx", "nginx")
 
 
 @pytest.fixture(scope="session")
