@@ -1011,14 +1011,19 @@ class HTTP2Handler(Handler):
             self._events.append(cycle.file.event)
         self._flush()
 
-    def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
+    def _file_stream(self, cycle: HTTPCycle, call: str, now: float) -> H2Stream:
+        """The stream of a cycle whose file body the driver answers about (``call``)."""
         self._now_hint = now
         stream = self._by_cycle.get(cycle)
         if cycle.file is None:
-            raise ASGIProtocolError("file_opened without a pending file body (driver contract)")
+            raise ASGIProtocolError(f"{call} without a pending file body (driver contract)")
         if cycle.gone or stream is None:
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
+        return stream
+
+    def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
+        stream = self._file_stream(cycle, "file_opened", now)
         try:
             send = file_head(cycle, count, HTTP2Writer(self, stream))
         except ContentLengthMismatch:
@@ -1048,13 +1053,7 @@ class HTTP2Handler(Handler):
         cycle.file = None
 
     def file_sent(self, cycle: HTTPCycle, now: float) -> None:
-        self._now_hint = now
-        stream = self._by_cycle.get(cycle)
-        if cycle.file is None:
-            raise ASGIProtocolError("file_sent without a file being sent (driver contract)")
-        if cycle.gone or stream is None:
-            cycle.file = None
-            raise ClientDisconnected("the client disconnected")
+        stream = self._file_stream(cycle, "file_sent", now)
         self._file_done(cycle, stream, now)
         self._flush()
 

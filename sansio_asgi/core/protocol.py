@@ -111,21 +111,7 @@ class ServerProtocol:
     def _upgrade_h2c(self, request: RequestHead, settings: bytes, early: bytes, now: float) -> None:
         """The hand-over after ``Upgrade: h2c``: the request is stream 1 of an HTTP/2
         connection, and what followed it (the client's preface) is HTTP/2's."""
-        http = self._handler
-        self._handler = HTTP2Handler(
-            self._settings,
-            self._connection,
-            output=self._output,
-            events=self._events,
-            now=now,
-            upgrade=(request, settings),
-            reading_paused=http.reading_paused,
-            writing_paused=http.writing_paused,
-        )
-        if self._shutting_down:
-            self._handler.shutdown(now)
-        if early:
-            self._handler.receive_data(early, now)
+        self._to_http2(early, now, upgrade=(request, settings))
 
     def _sniff(self, data: bytes, now: float) -> bytes:
         """The connection's first bytes: the HTTP/2 preface hands the connection over (RFC 9113
@@ -139,20 +125,30 @@ class ServerProtocol:
             self._preface = seen  # wait for the rest: "PRI * HTTP/2.0" is no HTTP/1.1 request
             return b""
         self._preface = None
+        self._to_http2(seen, now)
+        return b""
+
+    def _to_http2(
+        self, data: bytes, now: float, upgrade: tuple[RequestHead, bytes] | None = None
+    ) -> None:
+        """Hand the connection to HTTP/2 with its first bytes (an upgraded request becomes
+        stream 1); a server already stopping drains it at once, once what came is served."""
         http = self._handler
-        self._handler = HTTP2Handler(
+        handler = HTTP2Handler(
             self._settings,
             self._connection,
             output=self._output,
             events=self._events,
             now=now,
+            upgrade=upgrade,
             reading_paused=http.reading_paused,
             writing_paused=http.writing_paused,
         )
-        self._handler.receive_data(seen, now)
+        self._handler = handler
+        if data:
+            handler.receive_data(data, now)
         if self._shutting_down:
-            self._handler.shutdown(now)
-        return b""
+            handler.shutdown(now)
 
     # network side
     def receive_data(self, data: bytes, now: float) -> None:
