@@ -29,6 +29,7 @@ from sansio_asgi.core.events import (
     SendEOF,
     WakeApp,
 )
+from sansio_asgi.core.proxy import TrustedHosts
 
 from .h2_helpers import (
     CANCEL,
@@ -1177,3 +1178,16 @@ def test_h2c_upgrade_with_invalid_settings_values_ends_in_goaway() -> None:
     assert goaway is not None and goaway.error_code == PROTOCOL_ERROR
     assert not h.start_apps()
     assert h.closing()
+
+
+def test_proxy_headers_from_a_trusted_peer_apply_as_on_http11() -> None:
+    # The same rule as HTTP/1.1 (core/proxy.py): X-Forwarded-For and X-Forwarded-Proto from a
+    # trusted peer set the scope's client and scheme; from any other peer they are ignored.
+    trusted = ProtocolSettings(trusted_proxies=TrustedHosts(CLIENT[0]))
+    forwarded = [(b"x-forwarded-for", b"203.0.113.9"), (b"x-forwarded-proto", b"https")]
+    h = H2Harness(trusted)
+    _, cycle = get(h, "/via-proxy", forwarded)
+    assert cycle.scope["client"] == ("203.0.113.9", 0) and cycle.scope["scheme"] == "https"
+    h = H2Harness(ProtocolSettings(trusted_proxies=TrustedHosts("10.9.9.9")))
+    _, cycle = get(h, "/via-proxy", forwarded)
+    assert cycle.scope["client"] == CLIENT and cycle.scope["scheme"] == "http"
