@@ -63,6 +63,16 @@ CANCEL = 0x8
 COMPRESSION_ERROR = 0x9
 ENHANCE_YOUR_CALM = 0xB
 
+# An extended CONNECT for a WebSocket over HTTP/2 (RFC 8441 §4).
+WS_CONNECT = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"http"),
+    (b":path", b"/ws"),
+    (b":authority", b"example.com"),
+    (b"sec-websocket-version", b"13"),
+]
+
 # Settings identifiers (RFC 9113 §6.5.2, RFC 8441 §3).
 HEADER_TABLE_SIZE = 0x1
 ENABLE_PUSH = 0x2

@@ -40,6 +40,7 @@ from .h2_helpers import (
     REQUEST,
     RST_STREAM,
     SETTINGS,
+    WS_CONNECT,
     Frame,
     H2Harness,
     RawClient,
@@ -56,14 +57,6 @@ from .h2_helpers import (
 from .ws_helpers import BINARY, client_frame
 
 KiB = 1024
-WS_CONNECT = [
-    (b":method", b"CONNECT"),
-    (b":protocol", b"websocket"),
-    (b":scheme", b"http"),
-    (b":path", b"/ws"),
-    (b":authority", b"example.com"),
-    (b"sec-websocket-version", b"13"),
-]
 
 
 def h2_settings(**limits: Any) -> ProtocolSettings:

@@ -33,6 +33,7 @@ from .h2_helpers import (
     REQUEST,
     RST_STREAM,
     SETTINGS,
+    WS_CONNECT,
     H2Harness,
     RawClient,
     frame,
@@ -44,14 +45,6 @@ from .ws_helpers import client_frame
 
 KiB = 1024
 WS_PING = 0x9
-WS_CONNECT = [
-    (b":method", b"CONNECT"),
-    (b":protocol", b"websocket"),
-    (b":scheme", b"http"),
-    (b":path", b"/ws"),
-    (b":authority", b"example.com"),
-    (b"sec-websocket-version", b"13"),
-]
 PLAIN_CONNECT = [(b":method", b"CONNECT"), (b":authority", b"example.com:443")]
 
 

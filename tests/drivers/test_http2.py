@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -29,13 +29,13 @@ import pytest
 import trustme
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
+from ..integration.tools import apt_binary
 from .conftest import DEADLINE_S, Running, read_until_close, reset, wait_for
 from .test_files import fds_open_on
 
 KiB = 1024
 MiB = 1024 * KiB
 CONCURRENT_REQUESTS = 50
-CURL = shutil.which("curl")
 
 
 # ---------------------------------------------------------------------- the app
@@ -311,9 +311,16 @@ def h2_client(server: Running, settings: dict[int, int] | None = None) -> Iterat
 
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return the body and what ``-w`` wrote after it (the HTTP version)."""
-    assert CURL is not None
     result = subprocess.run(
-        [CURL, "-sS", "--max-time", str(int(DEADLINE_S)), "-w", "\n%{http_version}", *args],
+        [
+            apt_binary("curl", "curl"),
+            "-sS",
+            "--max-time",
+            str(int(DEADLINE_S)),
+            "-w",
+            "\n%{http_version}",
+            *args,
+        ],
         capture_output=True,
         timeout=DEADLINE_S + 5,
         check=False,
@@ -321,9 +328,6 @@ def curl(*args: str) -> tuple[str, str]:
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     body, _, version = result.stdout.decode().rpartition("\n")
     return body, version
-
-
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
 
 def header(headers: list[tuple[bytes, bytes]] | list[list[str]], name: str) -> list[Any]:
@@ -451,7 +455,6 @@ def test_streamed_large_and_file_responses(
 # ---------------------------------------------------------------------- curl
 
 
-@needs_curl
 def test_curl_upgrades_to_h2c(serve: Any) -> None:
     state = State()
     with serve(make_app(state)) as server:
@@ -463,7 +466,20 @@ def test_curl_upgrades_to_h2c(serve: Any) -> None:
         assert (body, version) == ("posted", "1.1")
 
 
-@needs_curl
+def test_the_access_log_line_says_http2(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # One access log line per stream, formatted as for HTTP/1.1, with the protocol as "HTTP/2".
+    caplog.set_level(logging.INFO, logger="sansio_asgi.access")
+    with serve(make_app(State())) as server:
+        _, version = curl("--http2-prior-knowledge", f"{server.url}/scope?q=1")
+        assert version == "2"
+        wait_for(
+            lambda: any("GET /scope?q=1 HTTP/2" in r.getMessage() for r in caplog.records),
+            what="the access log line",
+        )
+    [line] = [r.getMessage() for r in caplog.records if "/scope?q=1" in r.getMessage()]
+    assert '"GET /scope?q=1 HTTP/2" 200' in line, line
+
+
 def test_curl_with_prior_knowledge(serve: Any) -> None:
     with serve(make_app(State())) as server:
         body, version = curl("--http2-prior-knowledge", f"{server.url}/scope")
@@ -475,7 +491,6 @@ def test_curl_with_prior_knowledge(serve: Any) -> None:
         assert (body, version) == ("posted", "2")
 
 
-@needs_curl
 def test_curl_over_tls_negotiates_h2(
     serve: Any, tmp_path: Path, certificates: tuple[trustme.CA, Path, Path]
 ) -> None:
@@ -495,7 +510,6 @@ def test_curl_over_tls_negotiates_h2(
 # ---------------------------------------------------------------------- --no-http2
 
 
-@needs_curl
 def test_without_http2_clients_get_http11(
     serve: Any, tmp_path: Path, certificates: tuple[trustme.CA, Path, Path]
 ) -> None:
