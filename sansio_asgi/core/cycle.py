@@ -265,6 +265,11 @@ def default_headers(
     """The headers the server adds to a response the app started: ``--header`` defaults the
     app did not set, then ``server`` and ``date`` unless turned off or set by the app."""
     added = default_headers_missing(headers, settings.default_headers)
+    # RFC 9110 §10.2.4: "An origin server MAY generate a Server header field in its responses."
+    # §6.6.1: "An origin server with a clock ... MUST generate a Date header field in all 2xx
+    # (Successful), 3xx (Redirection), and 4xx (Client Error) responses, and MAY generate a
+    # Date header field in 1xx (Informational) and 5xx (Server Error) responses." policy: both
+    # are sent unless --no-server-header / --no-date-header, and the app's own win.
     if settings.server_header and not has_server:
         added.append(SERVER_HEADER)
     if settings.date_header and not has_date:
@@ -473,6 +478,8 @@ class ResponseSteps:
                 "extensions may be used)"
             )
         if cycle.gone:
+            # ASGI HTTP spec, "Disconnected Client": "If send() is called on a closed connection
+            # the server should raise a server-specific subclass of OSError." So in every step.
             raise ClientDisconnected("the client disconnected")
         headers += default_headers(headers, has_server, has_date, writer.settings, now)
         cycle.head = writer.prepare(status, headers, self.start_type)
@@ -492,7 +499,7 @@ class ResponseSteps:
 
     def body(self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float) -> bool:
         body, more_body = self._read_body(message)
-        if cycle.gone:
+        if cycle.gone:  # ASGI HTTP spec, "Disconnected Client" (quoted in start)
             raise ClientDisconnected("the client disconnected")
         return send_body(cycle, self.body_type, body, more_body, writer)
 
@@ -500,7 +507,7 @@ class ResponseSteps:
         self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
     ) -> bool:
         self._read_body(message)
-        if cycle.gone:
+        if cycle.gone:  # ASGI HTTP spec, "Disconnected Client" (quoted in start)
             raise ClientDisconnected("the client disconnected")
         # ASGI HTTP spec, Response Body: after the final body "any further messages on the
         # channel will be ignored".
@@ -510,7 +517,7 @@ class ResponseSteps:
         self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
     ) -> bool:
         headers, more_trailers = self._read_trailers(message)
-        if cycle.gone:
+        if cycle.gone:  # ASGI HTTP spec, "Disconnected Client" (quoted in start)
             raise ClientDisconnected("the client disconnected")
         extensions_.check_trailers(headers, extensions_.TRAILERS)
         if cycle.trailers is not None:
@@ -524,7 +531,7 @@ class ResponseSteps:
         self, cycle: HTTPCycle, message: Message, writer: ResponseWriter, now: float
     ) -> bool:
         (links,) = self._read_early_hint(message)
-        if cycle.gone:
+        if cycle.gone:  # ASGI HTTP spec, "Disconnected Client" (quoted in start)
             raise ClientDisconnected("the client disconnected")
         fields = [(b"Link", link) for link in links]
         extensions_.check_links(links, extensions_.EARLY_HINT)

@@ -134,9 +134,9 @@ FORBIDDEN_TRAILERS: Mapping[bytes, str] = {
 def check_trailers(headers: list[tuple[bytes, bytes]], message_type: str) -> None:
     """Refuse a trailer field that is malformed (RFC 9110 §5) or kept out of trailers (§6.5.1).
 
-    The ASGI text says the server "is not responsible for validating the Trailers headers
-    provided"; it does not forbid it, and a field that cannot be written must not reach the
-    wire."""
+    The ASGI text (extensions, "HTTP Trailers") says the server "is not responsible for
+    validating the trailer headers provided"; it does not forbid it, and a field that cannot
+    be written must not reach the wire."""
     for name, value in headers:
         if not FIELD_NAME.fullmatch(name) or not FIELD_VALUE.fullmatch(value):
             raise ASGIProtocolError(
@@ -144,6 +144,7 @@ def check_trailers(headers: list[tuple[bytes, bytes]], message_type: str) -> Non
                 "names are tokens, and values contain no CR, LF or NUL and no leading or "
                 "trailing whitespace)"
             )
+        # RFC 9110 §6.5.1, quoted above FORBIDDEN_TRAILERS.
         kind = FORBIDDEN_TRAILERS.get(name.lower())
         if kind is not None:
             raise ASGIProtocolError(
@@ -154,8 +155,9 @@ def check_trailers(headers: list[tuple[bytes, bytes]], message_type: str) -> Non
 
 
 def accepts_trailers(request_headers: Any) -> bool:
-    """Whether the request's TE field lists ``trailers`` (RFC 9110 §10.1.4: "The "trailers"
-    keyword indicates that the sender will not discard trailer fields")."""
+    """Whether the request's TE field lists ``trailers`` (RFC 9110 §10.1.4: "a TE field with a
+    "trailers" member sent in a request indicates that the client will not discard trailer
+    fields")."""
     for name, value in request_headers:
         if name == b"te" and any(
             part.split(b";")[0].strip().lower() == b"trailers" for part in value.split(b",")

@@ -144,6 +144,8 @@ class Handler:
         if self.phase is Phase.LINGERING or self.phase is Phase.CLOSED:
             return
         if self._connection.tls is not None:
+            # policy: TLS cannot half-close (its close_notify ends both directions), so the
+            # staged close of RFC 9112 §9.6 is left out: close once the output is written.
             self._to_closed()
             return
         self.phase = Phase.LINGERING

@@ -174,6 +174,9 @@ def request_problem(
 ) -> tuple[int, str] | None:
     """Why a request h11 parsed is refused anyway, as (status, reason), or None."""
     if version[:2] != b"1.":
+        # RFC 9110 §15.6.6: "The 505 (HTTP Version Not Supported) status code indicates that
+        # the server does not support, or refuses to support, the major version of HTTP that
+        # was used in the request message."
         return 505, "only HTTP/1.0 and HTTP/1.1 are served"
     if target[:1] != b"/" and target_authority(target) == b"":
         # RFC 9110 §4.2.1: "A sender MUST NOT generate an "http" URI with an empty host
@@ -183,14 +186,26 @@ def request_problem(
     if facts.head_bytes > max_header_bytes:
         # h11 enforces max_incomplete_event_size only on a head it is still waiting for; a
         # head that arrived whole is measured here, so the limit holds however it arrived.
+        # RFC 6585 §5: "The 431 status code indicates that the server is unwilling to process
+        # the request because its header fields are too large."
         return 431, "request head too large"
     if facts.transfer_encoding and facts.content_length:
-        # RFC 9112 §6.1: a server MAY reject a request with both, and MUST close after.
+        # RFC 9112 §6.1: "A server MAY reject a request that contains both Content-Length and
+        # Transfer-Encoding or process such a request in accordance with the Transfer-Encoding
+        # alone. Regardless, the server MUST close the connection after responding to such a
+        # request to avoid the potential attacks." It is rejected (400), and the error
+        # response closes.
         return 400, "both Transfer-Encoding and Content-Length"
     if facts.transfer_encoding and version == b"1.0":
-        # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+        # RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+        # Transfer-Encoding header field MUST treat the message as if the framing is faulty,
+        # even if a Content-Length is present, and close the connection after processing the
+        # message."
         return 400, "Transfer-Encoding in an HTTP/1.0 request"
     if method == "CONNECT":
+        # RFC 9110 §15.6.2: "The 501 (Not Implemented) status code indicates that the server
+        # does not support the functionality required to fulfill the request." policy: this
+        # server is an origin server, not a proxy: it opens no tunnels (RFC 9110 §9.3.6).
         return 501, "CONNECT is not supported"
     return None
 
@@ -289,11 +304,16 @@ class HTTP11Writer:
             # HTTP/1.0 request MUST ignore that expectation."
             self.expecting_continue = False
         else:
+            # RFC 9112 §9.3: "If the "close" connection option is present ..., the connection
+            # will not persist after the current response; else, If the received protocol is
+            # HTTP/1.1 (or later), the connection will persist after the current response".
             self.keep_alive_10 = False
             self.request_keep_alive = not connection or not has_token(connection, b"close")
             self.expecting_continue = bool(facts.expect) and has_token(
                 facts.expect, b"100-continue"
             )
+        # RFC 9112 §9.3, quoted above: otherwise "The connection will close after the current
+        # response".
         self.must_close = not self.request_keep_alive
 
     def prepare(self, status: int, headers: list[tuple[bytes, bytes]], message_type: str) -> Any:
@@ -302,8 +322,11 @@ class HTTP11Writer:
     def write_head(self, cycle: HTTPCycle) -> None:
         headers: list[_NamedHeader] = cycle.head  # type: ignore[assignment]
         if self.shutting_down or self.expecting_continue:
-            # RFC 9110 §10.1.1: a server that answers before reading a body it asked to wait
-            # for should close rather than guess whether the body will still come.
+            # RFC 9110 §10.1.1: "A server that responds with a final status code before reading
+            # the entire request content SHOULD indicate whether it intends to close the
+            # connection ... or continue reading the request content." policy: it closes, rather
+            # than guess whether a body the client was told to hold back will still come. A
+            # server that is stopping closes too, and says so (RFC 9112 §9.6).
             headers.append((b"connection", b"connection", b"close"))
         elif self.keep_alive_10:
             headers.append((b"connection", b"connection", b"keep-alive"))
@@ -311,6 +334,10 @@ class HTTP11Writer:
         # The lowercased names, once: framing, Connection and Host are looked up in them.
         names = {name for _, name, _ in headers}
         headers, need_close = self._frame(cycle, headers, names)
+        # RFC 9112 §9.6: "A server that receives a "close" connection option MUST initiate
+        # closure of the connection ... after it sends the final response to the request that
+        # contained the "close" connection option. The server SHOULD send a "close" connection
+        # option in its final response on that connection."
         if not self.request_keep_alive or need_close:
             tokens = {b"close"}
             for _, name, value in headers:
@@ -319,9 +346,12 @@ class HTTP11Writer:
             tokens.discard(b"keep-alive")
             headers = [h for h in headers if h[1] != b"connection"]
             headers += [(b"Connection", b"connection", token) for token in sorted(tokens)]
-            self.must_close = True
+            self.must_close = True  # RFC 9112 §9.6, quoted above
         else:
-            # The app's own "Connection: close" ends the connection too.
+            # The app's own "Connection: close" ends the connection too. RFC 9112 §9.6: "A
+            # server that sends a "close" connection option MUST initiate closure of the
+            # connection ... after it sends the response containing the "close" connection
+            # option."
             self.must_close = b"connection" in names and any(
                 name == b"connection" and b"close" in _comma_values(value)
                 for _, name, value in headers
@@ -338,16 +368,27 @@ class HTTP11Writer:
         when the framing is the close. The headers are those a GET would get, for HEAD too
         (RFC 9110 §9.3.2); ``names`` are their lowercased names."""
         status = cycle.status
+        # RFC 9112 §6.3: "any response with a 1xx (Informational), 204 (No Content), or 304 (Not
+        # Modified) status code is always terminated by the first empty line after the header
+        # fields"; the app's framing fields are passed on as they are.
         if status == 204 or status == 304:
             self._framing = _NO_CONTENT
             return headers, False
+        # RFC 9112 §6.3: "If a valid Content-Length header field is present without
+        # Transfer-Encoding, its decimal value defines the expected message body length".
         if b"content-length" in names and b"transfer-encoding" not in names:
             self._framing = _NO_CONTENT if cycle.no_body else _LENGTH
             return headers, False
         headers = [h for h in headers if h[1] != b"content-length" and h[1] != b"transfer-encoding"]
         if self.http_10:
+            # RFC 9112 §6.1: "A server MUST NOT send a response containing Transfer-Encoding
+            # unless the corresponding request indicates HTTP/1.1 (or later minor revisions)";
+            # §6.3: then "the message body length is determined by the number of octets
+            # received prior to the server closing the connection."
             self._framing = _NO_CONTENT if cycle.no_body else _CLOSE_DELIMITED
             return headers, cycle.method != "HEAD"
+        # ASGI HTTP spec, "HTTP Connection Scope": "a response that is given to the server with
+        # no Content-Length may be chunked as the server sees fit".
         headers.append((b"Transfer-Encoding", b"transfer-encoding", b"chunked"))
         self._framing = _NO_CONTENT if cycle.no_body else _CHUNKED
         return headers, False
@@ -373,6 +414,8 @@ class HTTP11Writer:
                 self._output.append(b"".join(lines))
             else:
                 self._output.append(b"0\r\n\r\n")
+        # ASGI HTTP spec, "Response Body": the response is complete, "and any further messages
+        # on the channel will be ignored".
         self._framing = _NO_CONTENT
 
     def begin_file(self, count: int) -> None:
@@ -419,6 +462,7 @@ class HTTP11Writer:
         headers, body = error_content(status, detail)
         settings = self.settings
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))]
+        # The defaults of cycle.default_headers, where RFC 9110 §10.2.4 and §6.6.1 are quoted.
         if settings.server_header:
             lines.append(b"server: sansio-asgi\r\n")
         if settings.date_header:
@@ -429,6 +473,9 @@ class HTTP11Writer:
         if not head_only:
             lines.append(body)
         self._output.append(b"".join(lines))
+        # policy: a response the server composes ends the connection: it answers a request
+        # that could not be read whole (where the next request starts is unknown), a timeout or
+        # a failed app. RFC 9112 §9.6, quoted in write_head, makes its "close" binding.
         self.must_close = True
 
 
@@ -436,7 +483,8 @@ _CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")  # h11 allows at most 20 digits
 
 # Response fields already found well formed, (name, value) -> lowercased name: most responses
 # repeat the same few (content-type, server, a date per second), and a lookup costs less than
-# the two matches. Emptied when full, so its size stays bounded whatever the apps send.
+# the two matches. Emptied when full, so its size stays bounded whatever the apps send. policy:
+# 512 entries hold every field a typical app repeats; the keys are the apps' own objects.
 _CHECKED_FIELDS: dict[tuple[bytes, bytes], bytes] = {}
 _CHECKED_FIELDS_MAX = 512
 
@@ -457,6 +505,8 @@ def validated_headers(headers: list[tuple[bytes, bytes]], message_type: str) -> 
         except (TypeError, ValueError):  # unhashable (a bytearray): checked every time
             lowered = key = None
         if lowered is None:
+            # RFC 9110 §5.5: "Field values containing CR, LF, or NUL characters are invalid and
+            # dangerous"; §5.1: a field name is a token. Refused as h11 refuses them.
             if not FIELD_NAME.fullmatch(name):
                 raise _bad_header(message_type, f"Illegal header name {name!r}")
             if not FIELD_VALUE.fullmatch(value):
@@ -466,19 +516,24 @@ def validated_headers(headers: list[tuple[bytes, bytes]], message_type: str) -> 
                 if len(checked) >= _CHECKED_FIELDS_MAX:
                     checked.clear()
                 checked[key] = lowered
+        # RFC 9110 §8.6: "Content-Length = 1*DIGIT"; policy: a list of equal values, or the
+        # field repeated equal, is written once, and anything else refused, as h11 does.
         if lowered == b"content-length":
             lengths = {part.strip() for part in value.split(b",")}
             if len(lengths) != 1:
                 raise _bad_header(message_type, "conflicting Content-Length headers")
             value = lengths.pop()
-            if not _CONTENT_LENGTH.fullmatch(value):
+            if not _CONTENT_LENGTH.fullmatch(value):  # RFC 9110 §8.6, quoted above
                 raise _bad_header(message_type, "bad Content-Length")
-            if length:
+            if length:  # repeated: the policy above
                 if value != length:
                     raise _bad_header(message_type, "conflicting Content-Length headers")
                 continue  # said twice: written once
             length = value
         elif lowered == b"transfer-encoding":
+            # policy: h11's rule (only chunked, once), so that the bytes are its writer's. An
+            # app's own Transfer-Encoding is dropped before this (validate.headers; ASGI HTTP
+            # spec, "Response Start": the server "must ignore it").
             value = value.lower()
             if chunked or value != b"chunked":
                 raise _bad_header(message_type, "only one Transfer-Encoding: chunked is supported")
@@ -519,6 +574,9 @@ UpgradeHandler = Callable[[RequestHead, bytes, HTTP11Writer, float], None]
 # An accepted "Upgrade: h2c": the request (stream 1), its HTTP2-Settings, the bytes behind it.
 H2cHandler = Callable[[RequestHead, bytes, bytes, float], None]
 
+# RFC 9113 §8.2.2: "An endpoint MUST NOT generate an HTTP/2 message containing
+# connection-specific header fields"; the upgrade's own fields (RFC 7540 §3.2: Upgrade,
+# HTTP2-Settings) are about the HTTP/1.1 connection only.
 _H2C_HOP_FIELDS = frozenset(
     {b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection"}
 )
@@ -627,6 +685,8 @@ class HTTP11Handler(Handler):
         end = match.end()
         self._empty_line_bytes += end
         if self._empty_line_bytes > self._settings.max_header_bytes:
+            # policy: RFC 9112 §2.2 asks a server to ignore "at least one empty line"; more
+            # than a head's worth of them is no request, and gets the 400 of a malformed one.
             self._respond_with_error(400, "too many empty lines before the request line", now)
             return b""
         rest = data[end:]
@@ -641,6 +701,10 @@ class HTTP11Handler(Handler):
             return
         if self._cycle is not None:
             self._abandon(self._cycle, now)
+        # policy: RFC 9112 §9.6 notes that "a TCP connection that is half-closed by the client
+        # does not delimit a request message, nor does it imply that the client is no longer
+        # interested in a response"; but ASGI has no half-closed state to give the app: the
+        # client is taken as gone.
         self._to_closed()
 
     # ------------------------------------------------------------------ time
@@ -648,6 +712,9 @@ class HTTP11Handler(Handler):
     def _deadline_passed(self, now: float) -> None:
         phase = self.phase
         if phase is Phase.IDLE:
+            # RFC 9112 §9.5: "Servers will usually have some timeout value beyond which they
+            # will no longer maintain an inactive connection." "A client or server that wishes
+            # to time out SHOULD issue a graceful close on the connection."
             self._linger(now)
         elif phase is Phase.HEADERS:
             # RFC 9110 §15.5.9: 408 "the server did not receive a complete request message
@@ -669,8 +736,12 @@ class HTTP11Handler(Handler):
             self._body_clock_restart = False
             self._deadline = now + timeout
         elif cycle.response is ResponseState.DONE:
-            self._linger(now)  # discarding the rest of a body nobody reads: give up on it
+            # RFC 9112 §9.3: "A server MUST read the entire request message body or close the
+            # connection after sending its response": the rest stopped coming, so close.
+            self._linger(now)
         else:
+            # RFC 9110 §15.5.9: 408 "indicates that the server did not receive a complete
+            # request message within the time that it was prepared to wait".
             self._respond_with_error(408, "the request body stopped arriving", now)
 
     def shutdown(self, now: float) -> None:
@@ -737,11 +808,18 @@ class HTTP11Handler(Handler):
                 return False
         if problem is not None:
             status, reason = problem
+            # RFC 6455 §4.2.2: for a version it does not understand, the server sends "an
+            # appropriate HTTP error code (such as 426 Upgrade Required) and a
+            # |Sec-WebSocket-Version| header field indicating the version(s) the server is
+            # capable of understanding".
             extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
             self._respond_with_error(status, reason, now, extra_headers=extra)
             return False
         self.requests += 1
-        # RFC 9112 §2.3: a 1.x minor version above 1 is served as HTTP/1.1.
+        # RFC 9110 §6.2: "A recipient that receives a message with a major version number that
+        # it implements and a minor version number higher than what it implements SHOULD
+        # process the message as if it were in the highest minor version within that major
+        # version to which the recipient is conformant": HTTP/1.1.
         head = RequestHead(method, request.target, "1.0" if version == b"1.0" else "1.1", headers)
         self._writer.begin(version, facts)
         cycle = HTTPCycle(
@@ -758,6 +836,9 @@ class HTTP11Handler(Handler):
         admission = settings.admission
         if admission is not None:
             if not admission.try_enter():
+                # RFC 9110 §15.6.4: 503 "indicates that the server is currently unable to
+                # handle the request due to a temporary overload"; policy: --limit-concurrency
+                # sets what overload is.
                 self._respond_with_error(503, "the server is at its concurrency limit", now)
                 return False
             cycle.admitted = True
@@ -775,6 +856,8 @@ class HTTP11Handler(Handler):
         with whatever arrived behind the handshake."""
         admission = self._settings.admission
         if admission is not None and not admission.try_enter():
+            # RFC 9110 §15.6.4 (503, "a temporary overload"), as for a request: policy: a
+            # WebSocket session counts toward --limit-concurrency like an app call.
             self._respond_with_error(503, "the server is at its concurrency limit", now)
             return
         # The handshake has no body (check_handshake): its end is already in the buffer.
@@ -811,6 +894,9 @@ class HTTP11Handler(Handler):
         if cycle.response is ResponseState.DONE:
             cycle.discarded_bytes += len(data)
             if cycle.discarded_bytes > self._settings.discard_body_limit_bytes:
+                # RFC 9112 §9.3: "A server MUST read the entire request message body or close
+                # the connection after sending its response"; policy: it reads and drops up to
+                # discard_body_limit_bytes to keep the connection, then closes.
                 self._linger(now)
             return
         cycle.body.append(data)
@@ -897,6 +983,11 @@ class HTTP11Handler(Handler):
         try:
             done = step(steps, cycle, message, self._writer, now)
         except ContentLengthMismatch:
+            # RFC 9112 §6.3: with a Content-Length, "If the sender closes the connection or the
+            # recipient times out before the indicated number of octets are received, the
+            # recipient MUST consider the message to be incomplete and close the connection":
+            # closing is how the client learns the body is not whole; bytes beyond it would be
+            # read as the next response.
             self._finish_response(cycle, now, complete=False)
             self._linger(now)
             raise
@@ -908,13 +999,18 @@ class HTTP11Handler(Handler):
     def file_opened(self, cycle: HTTPCycle, fd: int, offset: int, count: int, now: float) -> None:
         """The driver opened the pending file: ``count`` bytes from ``offset``."""
         if cycle.file is None:
+            # policy: the driver broke spec/driver-contract.md, not the app.
             raise ASGIProtocolError("file_opened without a pending file body (driver contract)")
         if cycle.gone:
+            # ASGI HTTP spec, "Disconnected Client": "If send() is called on a closed connection
+            # the server should raise a server-specific subclass of OSError."
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
         try:
             send = file_head(cycle, count, self._writer)
         except ContentLengthMismatch:
+            # As in message_from_app: RFC 9112 §6.3, a body short of its length ends the
+            # connection.
             cycle.file = None
             self._finish_response(cycle, now, complete=False)
             self._linger(now)
@@ -932,8 +1028,10 @@ class HTTP11Handler(Handler):
     def file_sent(self, cycle: HTTPCycle, now: float) -> None:
         """The driver has written the bytes of the pending file."""
         if cycle.file is None:
+            # policy: the driver broke spec/driver-contract.md, not the app.
             raise ASGIProtocolError("file_sent without a file being sent (driver contract)")
         if cycle.gone:
+            # ASGI HTTP spec, "Disconnected Client", as in file_opened.
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
         self._file_done(cycle, now)
@@ -949,6 +1047,10 @@ class HTTP11Handler(Handler):
             return
         cycle.body.clear()
         cycle.body_bytes = 0
+        # RFC 9112 §9.6: "A server that sends a "close" connection option MUST initiate
+        # closure of the connection ... after it sends the response containing the "close"
+        # connection option. The server MUST NOT process any further requests received on
+        # that connection."
         if self._writer.must_close or self._writer.shutting_down:
             self._linger(now)
         elif cycle.request is not RequestState.RECEIVING:
@@ -995,14 +1097,20 @@ class HTTP11Handler(Handler):
         state = cycle.response
         if state is ResponseState.DONE or cycle.gone:
             return
+        # ASGI spec, "Error Handling": servers "must terminate the application instance and
+        # its associated connection" when an error bubbles up out of the app. policy: the same
+        # for an app that returns without completing its response, which the spec leaves open.
         if state in IN_PROGRESS:
             if exc is None:
                 self._misbehaved("ASGI callable returned without completing the response")
             self._finish_response(cycle, now, complete=False)
-            self._linger(now)
+            self._linger(now)  # the response is cut short: only the close can say so
             return
         if exc is None:
             self._misbehaved("ASGI callable returned without starting the response")
+        # policy: nothing is on the wire yet, so the client gets a 500 (as from uvicorn and
+        # hypercorn), then the close. RFC 9110 §15.6.1: 500 "indicates that the server
+        # encountered an unexpected condition that prevented it from fulfilling the request."
         cycle.head = None
         cycle.status = 500
         self._writer.write_error(500, "", now, head_only=cycle.method == "HEAD")
@@ -1042,6 +1150,8 @@ class HTTP11Handler(Handler):
                 cycle.status = status
                 self._finish_response(cycle, now, complete=False)
             self._abandon(cycle, now)
+        # The error response says "connection: close" (write_error's policy): RFC 9112 §9.6,
+        # the server "MUST initiate closure of the connection" after it.
         self._linger(now)
 
     def _abandon(self, cycle: HTTPCycle, now: float) -> None:

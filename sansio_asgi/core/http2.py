@@ -244,8 +244,10 @@ class HTTP2Writer:
     ) -> None:
         handler = self._handler
         stream = self._stream
+        # RFC 9113 §8.6: "HTTP/2 does not support the 101 (Switching Protocols) informational
+        # status code"; RFC 8441 §5: a WebSocket over HTTP/2 is accepted with a 2xx to its
+        # CONNECT.
         if status == 101:
-            # RFC 8441 §5: a WebSocket over HTTP/2 is accepted with a 2xx to its CONNECT.
             fields = [
                 (lowered, value)
                 for _, lowered, value in validated_headers(headers, message_type)
@@ -271,6 +273,7 @@ class HTTP2Writer:
         headers, body = error_content(status, detail)
         settings = self.settings
         fields = [(b":status", b"%d" % status)]
+        # The defaults of cycle.default_headers, where RFC 9110 §10.2.4 and §6.6.1 are quoted.
         if settings.server_header:
             fields.append((b"server", b"sansio-asgi"))
         if settings.date_header:
@@ -359,8 +362,8 @@ class HTTP2Handler(Handler):
         conn.local_settings = Settings(client=False, initial_values=values)
         conn.max_inbound_frame_size = settings.h2_max_frame_bytes
         # A header list above the setting gets 431 on its stream (RFC 9113 §10.5.1: "A server
-        # that receives a larger header section than it is willing to handle can send an HTTP
-        # 431 (Request Header Fields Too Large) status code"); one above twice the setting
+        # that receives a larger field block than it is willing to handle can send an HTTP 431
+        # (Request Header Fields Too Large) status code"); one above twice the setting
         # is not decoded further (an HPACK bomb: GOAWAY ENHANCE_YOUR_CALM).
         conn.decoder.max_header_list_size = 2 * settings.h2_max_header_list_bytes
         self._conn = conn
@@ -402,7 +405,9 @@ class HTTP2Handler(Handler):
         if extra > 0:
             conn.increment_flow_control_window(min(extra, 2**31 - 1 - 65_535))
         if refused is not None:
-            # The 101 is out, so the answer is HTTP/2's: SETTINGS, then GOAWAY.
+            # The 101 is out, so the answer is HTTP/2's: SETTINGS, then GOAWAY. RFC 9113 §7:
+            # PROTOCOL_ERROR, "The endpoint detected an unspecific protocol error. This error
+            # is for use when a more specific error code is not available."
             self._connection_error(
                 ErrorCodes.PROTOCOL_ERROR, f"HTTP2-Settings refused: {refused}", now
             )
@@ -422,13 +427,15 @@ class HTTP2Handler(Handler):
         if opening is not None:
             # RFC 9113 §3.4: "That is, the connection preface starts with the string
             # PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n. This sequence MUST be followed by a
-            # SETTINGS frame"; h2 checks the string, the frame's type is checked here.
+            # SETTINGS frame"; h2 checks the string, the frame's type is checked here. §3.4:
+            # "Clients and servers MUST treat an invalid connection preface as a connection
+            # error (Section 5.4.1) of type PROTOCOL_ERROR."
             opening += data[: _OPENING_BYTES - len(opening)]
             if len(opening) < _OPENING_BYTES:
                 self._opening = opening
             else:
                 self._opening = None
-                if opening[-1] != _SETTINGS_TYPE:
+                if opening[-1] != _SETTINGS_TYPE:  # RFC 9113 §3.4, quoted above
                     self._connection_error(
                         ErrorCodes.PROTOCOL_ERROR, "the preface is not followed by SETTINGS", now
                     )
@@ -478,6 +485,9 @@ class HTTP2Handler(Handler):
     def receive_eof(self, now: float) -> None:
         if self.phase is Phase.CLOSED:
             return
+        # policy: the client closed its side: no stream can get a response to it any more
+        # (RFC 9113 has no half-closed connection), so every stream ends and the connection
+        # closes.
         self._drop_streams(now)
         self._to_closed()
 
@@ -486,14 +496,17 @@ class HTTP2Handler(Handler):
     def _request_received(self, event: RequestReceived, now: float) -> None:
         stream_id = event.stream_id
         if self._draining:
-            # RFC 9113 §6.8: "the sender of the GOAWAY frame ... MUST NOT [process] streams
-            # with identifiers higher than the included last stream identifier"; REFUSED_STREAM
-            # tells the client it may retry them elsewhere.
+            # RFC 9113 §6.8: "Once the GOAWAY is sent, the sender will ignore frames sent on
+            # streams initiated by the receiver if the stream has an identifier higher than the
+            # included last stream identifier"; REFUSED_STREAM tells the client it may retry
+            # them elsewhere (§8.7).
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_control(now)
             return
         if len(self._streams) >= self._settings.h2_max_concurrent_streams:
-            # RFC 9113 §8.7: REFUSED_STREAM says no processing happened; a client may retry.
+            # RFC 9113 §8.7: "The REFUSED_STREAM error code can be included in a RST_STREAM
+            # frame to indicate that the stream is being closed prior to any processing having
+            # occurred. Any request that was sent on the reset stream can be safely retried."
             # A stream is held until its app has finished and its response is out: the app of
             # a stream the client reset, and a response waiting on a shut window, still count.
             self._reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -522,13 +535,16 @@ class HTTP2Handler(Handler):
             else:
                 headers.append((name, value))
         if size > self._settings.h2_max_header_list_bytes:
+            # RFC 9113 §10.5.1: "A server that receives a larger field block than it is willing
+            # to handle can send an HTTP 431 (Request Header Fields Too Large) status code".
             self._refuse_stream(
                 stream_id, 431, "request header list too large", now, client_ended=ended
             )
             return
         if malformed or not FIELD_NAME.fullmatch(method):
-            # RFC 9113 §8.2.1: "a field value MUST NOT contain the zero value (ASCII NUL),
-            # line feed (ASCII LF), or carriage return (ASCII CR)" is h2's to check; the
+            # RFC 9113 §8.2.1: "A field value MUST NOT contain the zero value (ASCII NUL,
+            # 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR, 0x0d) at any
+            # position" is h2's to check; the
             # rest of RFC 9110 §5.5 (no other control characters) and §9.1 (a method is a
             # token) is checked here, as h11 checks them on HTTP/1.1, so that an app sees the
             # same requests over both.
@@ -543,6 +559,9 @@ class HTTP2Handler(Handler):
             if protocol.lower() == b"websocket" and self._settings.ws_enabled:
                 self._open_websocket(stream_id, path, headers, ended, now)
             else:
+                # RFC 9110 §15.6.2: "The 501 (Not Implemented) status code indicates that the
+                # server does not support the functionality required to fulfill the request";
+                # policy: no tunnels, as on HTTP/1.1.
                 self._refuse_stream(
                     stream_id, 501, "CONNECT is not supported", now, client_ended=ended
                 )
@@ -563,6 +582,8 @@ class HTTP2Handler(Handler):
         settings = self._settings
         admission = settings.admission
         if admission is not None and not admission.try_enter():
+            # RFC 9110 §15.6.4: 503 "indicates that the server is currently unable to handle
+            # the request due to a temporary overload"; policy: --limit-concurrency sets it.
             self._refuse_stream(
                 stream_id, 503, "the server is at its concurrency limit", now, client_ended=ended
             )
@@ -583,12 +604,11 @@ class HTTP2Handler(Handler):
             cycle.request = RequestState.COMPLETE
             stream.client_ended = True
         else:
-            # RFC 9110 §10.1.1: "An origin server MUST, upon receiving an HTTP/1.1 (or later)
-            # request line and a complete header section that contains a 100-continue
-            # expectation and indicates a request message body will follow, either send an
-            # immediate response with a final status code ... or send an immediate 100
-            # (Continue) response"; as on HTTP/1.1, the 100 goes when the app first asks for
-            # the body.
+            # RFC 9110 §10.1.1: "A "100-continue" expectation informs recipients that the
+            # client is about to send (presumably large) content in this request and wishes to
+            # receive a 100 (Continue) interim response if the method, target URI, and header
+            # fields are not sufficient to cause an immediate success, redirect, or error
+            # response"; as on HTTP/1.1, the 100 goes when the app first asks for the body.
             stream.expect_continue = any(
                 name == b"expect" and value.strip().lower() == b"100-continue"
                 for name, value in head.headers
@@ -607,6 +627,9 @@ class HTTP2Handler(Handler):
         problem = _websocket_problem(path, headers, ended)
         if problem is not None:
             status, reason = problem
+            # RFC 6455 §4.2.2: "an appropriate HTTP error code (such as 426 Upgrade Required)
+            # and a |Sec-WebSocket-Version| header field indicating the version(s) the server is
+            # capable of understanding".
             extra = [(b"sec-websocket-version", b"13")] if status == 426 else []
             self._refuse_stream(
                 stream_id, status, reason, now, extra_headers=extra, client_ended=ended
@@ -614,6 +637,8 @@ class HTTP2Handler(Handler):
             return
         admission = self._settings.admission
         if admission is not None and not admission.try_enter():
+            # RFC 9110 §15.6.4 (503), as for a request: policy: a WebSocket session counts
+            # toward --limit-concurrency like an app call.
             self._refuse_stream(
                 stream_id, 503, "the server is at its concurrency limit", now, client_ended=ended
             )
@@ -843,7 +868,8 @@ class HTTP2Handler(Handler):
             self._response_sent(stream)
 
     def _response_sent(self, stream: H2Stream) -> None:
-        """The stream's END_STREAM is out."""
+        """The stream's END_STREAM is out: RFC 9113 §8.1, "An HTTP response is complete after
+        the server sends -- or the client receives -- a frame with the END_STREAM flag set"."""
         if stream.ws is None:
             self._stop_client(stream)
         self._release_if_done(stream, self._now_hint)
@@ -854,7 +880,7 @@ class HTTP2Handler(Handler):
         entire request ... a server MAY request that the client abort transmission of a
         request without error by sending a RST_STREAM with an error code of NO_ERROR". A
         stream left half-closed would count toward nothing here and be held by h2 forever."""
-        if not stream.client_ended and not stream.reset:
+        if not stream.client_ended and not stream.reset:  # RFC 9113 §8.1, quoted above
             self._reset_stream(stream.id, ErrorCodes.NO_ERROR)
             stream.reset = True
 
@@ -996,10 +1022,17 @@ class HTTP2Handler(Handler):
         if step is None:
             raise steps.refusal(cycle, message, http_send_types(cycle.offered), "an http/2 stream")
         if stream is None:
+            # ASGI HTTP spec, "Disconnected Client": "If send() is called on a closed connection
+            # the server should raise a server-specific subclass of OSError."
             raise ClientDisconnected("the client disconnected")
         try:
             done = step(steps, cycle, message, HTTP2Writer(self, stream), now)
         except ContentLengthMismatch:
+            # RFC 9113 §8.1.1: "A request or response is also malformed if the value of a
+            # content-length header field does not equal the sum of the DATA frame payload
+            # lengths that form the content"; the stream is reset rather than ended, and
+            # INTERNAL_ERROR (§7: "The endpoint encountered an unexpected internal error") says
+            # whose fault it is.
             self._finish_response(stream, now, complete=False)
             self._reset(stream, ErrorCodes.INTERNAL_ERROR, now)
             self._flush()
@@ -1016,8 +1049,10 @@ class HTTP2Handler(Handler):
         self._now_hint = now
         stream = self._by_cycle.get(cycle)
         if cycle.file is None:
+            # policy: the driver broke spec/driver-contract.md, not the app.
             raise ASGIProtocolError(f"{call} without a pending file body (driver contract)")
         if cycle.gone or stream is None:
+            # ASGI HTTP spec, "Disconnected Client", as in message_from_app.
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
         return stream
@@ -1027,6 +1062,7 @@ class HTTP2Handler(Handler):
         try:
             send = file_head(cycle, count, HTTP2Writer(self, stream))
         except ContentLengthMismatch:
+            # RFC 9113 §8.1.1, as in message_from_app: a file of the wrong length resets.
             cycle.file = None
             self._finish_response(stream, now, complete=False)
             self._reset(stream, ErrorCodes.INTERNAL_ERROR, now)
@@ -1043,6 +1079,7 @@ class HTTP2Handler(Handler):
         self._now_hint = now
         stream = self._by_cycle.get(cycle)
         if cycle.gone or stream is None:
+            # ASGI HTTP spec, "Disconnected Client", as in message_from_app.
             cycle.file = None
             raise ClientDisconnected("the client disconnected")
         self._queue_data(stream, data)
@@ -1094,6 +1131,9 @@ class HTTP2Handler(Handler):
             else:
                 if exc is None:
                     self._misbehaved("ASGI callable returned without starting the response")
+                # policy: nothing is on the wire yet: 500, as on HTTP/1.1 (RFC 9110 §15.6.1:
+                # "the server encountered an unexpected condition that prevented it from
+                # fulfilling the request"); the connection's other streams go on.
                 cycle.head = None
                 cycle.status = 500
                 HTTP2Writer(self, stream).write_error(
@@ -1133,10 +1173,11 @@ class HTTP2Handler(Handler):
             or len(self._streams) >= self._settings.h2_max_concurrent_streams
             or conn.open_outbound_streams >= conn.remote_settings.max_concurrent_streams
         ):
-            # ASGI extensions, HTTP/2 Server Push: "If the client does not support server
-            # push, the server should ignore this message"; so is one it has no room for
-            # (RFC 9113 §8.4: "A client can ... limit the number of streams that can be
-            # pushed").
+            # ASGI extensions, "HTTP/2 Server Push": "If the client supports server push, the
+            # server should create a new connection to a new instance of the application";
+            # policy: when it does not, or has no room (RFC 9113 §8.4.2: "A client can use the
+            # SETTINGS_MAX_CONCURRENT_STREAMS setting to limit the number of responses that
+            # can be concurrently pushed by a server"), the message is ignored.
             return
         parent_cycle: HTTPCycle = parent.cycle  # type: ignore[assignment]
         authority = b""
@@ -1164,7 +1205,7 @@ class HTTP2Handler(Handler):
     def _may_push(self, stream_id: int) -> bool:
         """Whether a push may be promised on the stream: the client allows push and pushed
         streams (SETTINGS_ENABLE_PUSH, SETTINGS_MAX_CONCURRENT_STREAMS), the connection is not
-        draining, and the stream is the client's (RFC 9113 §8.4: "PUSH_PROMISE frames MUST
+        draining, and the stream is the client's (RFC 9113 §6.6: "PUSH_PROMISE frames MUST
         only be sent on a peer-initiated stream")."""
         remote = self._conn.remote_settings
         return (
@@ -1206,11 +1247,14 @@ class HTTP2Handler(Handler):
             if stream.stalled_since is not None and (
                 now >= stream.stalled_since + self._settings.h2_window_timeout_s
             ):
-                # The peer kept the window shut: the response cannot go on.
+                # The peer kept the window shut: the response cannot go on. RFC 9113 §7:
+                # "CANCEL (0x08): The endpoint uses this error code to indicate that the stream
+                # is no longer needed." policy: h2_window_timeout_s.
                 self._abandon(stream, now)
                 self._reset(stream, ErrorCodes.CANCEL, now)
             elif stream.body_deadline is not None and now >= stream.body_deadline:
-                # The request body stopped arriving while the app waits for it.
+                # The request body stopped arriving while the app waits for it: CANCEL, as
+                # above. policy: request_body_timeout_s, HTTP/1.1's 408 for one stream.
                 stream.body_deadline = None
                 self._abandon(stream, now)
                 self._reset(stream, ErrorCodes.CANCEL, now)
@@ -1221,12 +1265,15 @@ class HTTP2Handler(Handler):
     def _deadline_passed(self, now: float) -> None:
         phase = self.phase
         if phase is Phase.LINGERING:
-            self._to_closed()
+            self._to_closed()  # RFC 9112 §9.6's staged close, as on HTTP/1.1: its last stage
         elif phase is Phase.HEADERS:
-            self._to_closed()  # no preface in time: nothing to answer
+            # policy: no preface in time: nothing to answer, as a silent HTTP/1.1 connection.
+            self._to_closed()
         elif phase is Phase.IDLE:
-            # RFC 9113 §9.1: "An endpoint that is idle ... MAY close a connection: it SHOULD
-            # send a GOAWAY frame first".
+            # RFC 9113 §9.1: "Servers are encouraged to maintain open connections for as long
+            # as possible but are permitted to terminate idle connections if necessary. When
+            # either endpoint chooses to close the transport-layer TCP connection, the
+            # terminating endpoint SHOULD first send a GOAWAY (Section 6.8) frame".
             self._conn.close_connection(ErrorCodes.NO_ERROR)
             self._flush()
             self._linger(now)
@@ -1238,12 +1285,15 @@ class HTTP2Handler(Handler):
         if self.phase in (Phase.LINGERING, Phase.CLOSED) or self._draining:
             return
         self._draining = True
+        # RFC 9113 §6.8: "GOAWAY allows an endpoint to gracefully stop accepting new streams
+        # while still finishing processing of previously established streams"; §7: NO_ERROR,
+        # "a GOAWAY might include this code to indicate graceful shutdown of a connection."
         if not self._streams:
             self._conn.close_connection(ErrorCodes.NO_ERROR)
             self._flush()
             self._linger(now)
             return
-        self._goaway(ErrorCodes.NO_ERROR)
+        self._goaway(ErrorCodes.NO_ERROR)  # RFC 9113 §6.8 and §7, quoted above
         for stream in list(self._streams.values()):
             if stream.ws is not None:
                 stream.ws.shutdown(now)
@@ -1262,6 +1312,8 @@ class HTTP2Handler(Handler):
 
     def _goaway_received(self, event: ConnectionTerminated, now: float) -> None:
         if event.error_code:
+            # RFC 9113 §5.4.1: "After sending the GOAWAY frame for an error condition, the
+            # endpoint MUST close the TCP connection": the peer is closing; so does this side.
             self._end_all(now)
             return
         # RFC 9113 §6.8: the peer opens no new stream; the ones in flight finish.
@@ -1306,8 +1358,9 @@ class HTTP2Handler(Handler):
         """h2 refused what the client sent, and queued a GOAWAY with its error's code. Two
         kinds it codes as PROTOCOL_ERROR have codes of their own, written here instead:
         RFC 9113 §4.3, "A decoding error in a field block MUST be treated as a connection
-        error of type COMPRESSION_ERROR", and §6.5, a SETTINGS ACK with a payload "MUST be
-        treated as a connection error of type FRAME_SIZE_ERROR"."""
+        error (Section 5.4.1) of type COMPRESSION_ERROR", and §6.5, "Receipt of a SETTINGS
+        frame with the ACK flag set and a length field value other than 0 MUST be treated as a
+        connection error (Section 5.4.1) of type FRAME_SIZE_ERROR"."""
         cause = exc.__cause__
         code: ErrorCodes | None = None
         if isinstance(cause, HPACKError) and not isinstance(cause, OversizedHeaderListError):
@@ -1316,6 +1369,7 @@ class HTTP2Handler(Handler):
             code = ErrorCodes.FRAME_SIZE_ERROR
         reason = str(exc) or type(exc).__name__
         if code is None:
+            # RFC 9113 §5.4.1, quoted in _connection_error: h2's GOAWAY is out; close.
             self._events.append(self._rejected(f"HTTP/2 protocol error: {reason}"))
             self._flush()
             self._end_all(now)
@@ -1328,7 +1382,9 @@ class HTTP2Handler(Handler):
         self._connection_error(code, reason, now)
 
     def _connection_error(self, code: ErrorCodes, reason: str, now: float) -> None:
-        """RFC 9113 §5.4.1: GOAWAY with the error's code, then close."""
+        """RFC 9113 §5.4.1: "An endpoint that encounters a connection error SHOULD first send a
+        GOAWAY frame ... After sending the GOAWAY frame for an error condition, the endpoint
+        MUST close the TCP connection." """
         self._events.append(self._rejected(f"HTTP/2 protocol error: {reason}"))
         self._goaway(code)
         self._end_all(now)
@@ -1337,6 +1393,8 @@ class HTTP2Handler(Handler):
         return RequestRejected(client=self._connection.client, status=0, reason=reason)
 
     def _end_all(self, now: float) -> None:
+        """The connection ends (an error, or the peer's): every stream is dropped, and the
+        close is RFC 9112 §9.6's staged one, as on HTTP/1.1."""
         self._draining = True
         self._drop_streams(now)
         self._linger(now)
@@ -1396,9 +1454,11 @@ class HTTP2Handler(Handler):
         self._by_cycle.pop(stream.cycle, None)
         self._timed.discard(stream)
         self._grant(stream)
-        self._stop_client(stream)
+        self._stop_client(stream)  # RFC 9113 §8.1: RST_STREAM(NO_ERROR), quoted in it
         if not self._streams and self.phase is Phase.CYCLE:
             if self._draining:
+                # RFC 9113 §6.8: after a GOAWAY the streams up to its last one finish; the last
+                # has, so the connection closes.
                 self._flush()
                 self._linger(now)
             else:

@@ -12,8 +12,8 @@ the clock, this object owns the order and the verdicts:
                        └─app raises or returns─▶ UNSUPPORTED (auto) or FAILED (on)
 
 "If an exception is raised when calling the application callable with a lifespan.startup
-message or a scope with type lifespan, the server must continue but not send any further
-lifespan events" (spec, Scope). Under ``--lifespan on`` the server treats that as a failure.
+message or a scope with type lifespan, the server must continue but not send any lifespan
+events" (ASGI lifespan spec, "Scope"). Under ``--lifespan on`` the server treats that as a failure.
 """
 
 from __future__ import annotations

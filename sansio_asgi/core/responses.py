@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 
+# RFC 9110 §10.2.4: "An origin server MAY generate a Server header field in its responses."
 SERVER_HEADER = (b"server", b"sansio-asgi")
 
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}

@@ -62,7 +62,7 @@ def with_target_host(
 ) -> list[tuple[bytes, bytes]]:
     """RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
     request-target, the origin server MUST ignore the received Host header field (if any) and
-    instead replace it with the host information of the request-target." The received ``host``
+    instead use the host information of the request-target." The received ``host``
     field gives way to ``authority`` where it stood; with none (HTTP/1.0), ``host`` is added."""
     if not any(name == b"host" for name, _ in headers):
         return [*headers, (b"host", authority)]

@@ -98,7 +98,7 @@ class _PerMessageDeflate(PerMessageDeflate):
         # client gave up context takeover
 
     def accept(self, offer: str) -> bool | str | None:
-        """RFC 7692 §7.1: "A server MUST decline an extension negotiation offer for this
+        """RFC 7692 §7: "A server MUST decline an extension negotiation offer for this
         extension if ... the negotiation offer contains an extension parameter with an invalid
         value"; a declined offer leaves the settings as they were, for the next offer."""
         saved = (
@@ -172,9 +172,14 @@ class _PerMessageDeflate(PerMessageDeflate):
         try:
             inflated: bytes = inflater.decompress(data, room + 1)
         except zlib.error:
+            # RFC 6455 §7.4.1: "1007 indicates that an endpoint is terminating the connection
+            # because it has received data within a message that was not consistent with the
+            # type of the message"; policy: a deflate stream that does not inflate is that.
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
         self._inflated_bytes += len(inflated)
         if len(inflated) > room or inflater.unconsumed_tail:
+            # RFC 6455 §7.4.1: "1009 indicates that an endpoint is terminating the connection
+            # because it has received a message that is too big for it to process."
             return CloseReason.MESSAGE_TOO_BIG
         return inflated
 
@@ -388,12 +393,19 @@ class WebSocketHandler(Handler):
     def _deadline_passed(self, now: float) -> None:
         phase = self.phase
         if phase is Phase.LINGERING:
-            self._to_closed()
+            self._to_closed()  # RFC 9112 §9.6's staged close (handler.py): its last stage
         elif phase is Phase.CLOSING:
-            # The peer never answered our close frame.
+            # The peer never answered our close frame: RFC 6455 §7.1.1, "In abnormal cases
+            # (such as not having received a TCP Close from the server after a reasonable amount
+            # of time) a client MAY initiate the TCP Close"; policy: the server too, after
+            # ws_close_timeout_s. §7.1.5: with no close frame received, "The WebSocket
+            # Connection Close Code is considered to be 1006."
             self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
             self._linger(now)
         elif phase is Phase.OPEN and self._awaiting_pong:
+            # policy: an unanswered keepalive ping closes with 1011 (uvicorn's and websockets'
+            # choice; RFC 6455 §5.5.2 leaves pings to the endpoint: "An endpoint MAY send a
+            # Ping frame any time after the connection is established").
             self._awaiting_pong = False
             self._start_close(CloseReason.INTERNAL_ERROR, "keepalive ping timeout", now)
         elif phase is Phase.OPEN and self._ws is not None:
@@ -407,6 +419,9 @@ class WebSocketHandler(Handler):
 
     def shutdown(self, now: float) -> None:
         """The server is stopping: close an open WebSocket with 1012 (Service Restart)."""
+        # policy: 1012 ("Service Restart") is not in RFC 6455 but in IANA's WebSocket Close
+        # Code Number Registry: the server is restarting, and the client may reconnect; 1001
+        # (RFC 6455 §7.4.1: an endpoint "going away", "such as a server going down") says less.
         if self.phase is Phase.OPEN:
             self._start_close(CloseReason.SERVICE_RESTART, "server shutting down", now)
 
@@ -465,9 +480,13 @@ class WebSocketHandler(Handler):
         if too_big or too_many or event.message_finished:
             self._partial = None
             self._partial_frames = 0
+        # RFC 6455 §7.4.1: "1009 indicates that an endpoint is terminating the connection
+        # because it has received a message that is too big for it to process."
         if too_big:
             self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
         elif too_many:
+            # RFC 6455 §7.4.1: "1008 indicates that an endpoint is terminating the connection
+            # because it has received a message that violates its policy."
             self._start_close(CloseReason.POLICY_VIOLATION, "too many fragments", now)
         elif event.message_finished:
             size = len(partial)
@@ -480,6 +499,7 @@ class WebSocketHandler(Handler):
     def _whole_message(self, data: str | bytes, size: int, now: float) -> None:
         """A message that arrived whole: ``size`` is its length in bytes (UTF-8 for text)."""
         if size > self._settings.ws_max_size_bytes:
+            # RFC 6455 §7.4.1: 1009, "a message that is too big for it to process".
             self._start_close(CloseReason.MESSAGE_TOO_BIG, "message too big", now)
             return
         if type(data) is str:
@@ -554,6 +574,10 @@ class WebSocketHandler(Handler):
     ) -> None:
         message_type = validate.message_type(message)
         phase = self.phase
+        # ASGI WebSocket spec, "Connect": "This message must be responded to with either an
+        # Accept message or a Close message before the socket will pass websocket.receive
+        # messages"; ASGI spec, "Error Handling": a server "should raise an exception out of
+        # the send awaitable" for an invalid event. What may follow what is below.
         if phase is Phase.HANDSHAKE:
             if message_type == "websocket.accept":
                 self._accept(cycle, message, now)
@@ -566,8 +590,11 @@ class WebSocketHandler(Handler):
                 self._deny(cycle, message, now)
                 self.phase = Phase.DENIAL
             else:
+                # ASGI WebSocket spec, "Connect", quoted above.
                 raise _out_of_order(message_type, "before websocket.accept or websocket.close")
         elif phase is Phase.DENIAL:
+            # ASGI extensions, "Websocket Denial Response": the response's start is followed
+            # by its body messages only.
             if message_type != "websocket.http.response.body":
                 raise _out_of_order(message_type, "after websocket.http.response.start")
             self._deny(cycle, message, now)
@@ -578,9 +605,10 @@ class WebSocketHandler(Handler):
                 code, reason = _close_fields(message)
                 self._start_close(code, reason, now)
             else:
+                # ASGI WebSocket spec: after accept, only websocket.send and websocket.close.
                 raise _out_of_order(message_type, "after websocket.accept")
         else:
-            if message_type not in _WEBSOCKET_SEND_TYPES:
+            if message_type not in _WEBSOCKET_SEND_TYPES:  # ASGI spec, "Error Handling"
                 raise _out_of_order(message_type, "on a websocket connection")
             # ASGI WebSocket 2.4: send() on a closed connection raises an OSError subclass.
             raise ClientDisconnected("the WebSocket connection is closed")
@@ -617,6 +645,9 @@ class WebSocketHandler(Handler):
                 extensions.append(deflate)
         response_headers += default_headers(headers, has_server, has_date, self._settings, now)
         response_headers += headers
+        # RFC 6455 §4.2.2: "If the server chooses to accept the incoming connection, it MUST
+        # reply with a valid HTTP response", a 101 with Upgrade, Connection and
+        # Sec-WebSocket-Accept; the ASGI WebSocket spec: only once the app accepts.
         self._writer.write_interim(101, response_headers, "websocket.accept")
         early = b"".join(self._early)
         self._early.clear()
@@ -625,7 +656,7 @@ class WebSocketHandler(Handler):
         if not extensions and self._settings.ws_parser == "auto":
             self._frames = FrameSplitter()
         self.phase = Phase.OPEN
-        self._report(101, now)
+        self._report(101, now)  # the access log's line: RFC 6455 §4.2.2's 101
         self._schedule_ping(now)
         if early:
             if self._frames is None:
@@ -686,10 +717,14 @@ class WebSocketHandler(Handler):
     def _refuse(self, status: int, now: float) -> None:
         """Answer the handshake with an HTTP error and close."""
         self._writer.write_error(status, "", now)
+        # policy: a 500 is the server's failure, recorded as an incomplete exchange.
         self._report(status, now, complete=status != 500)
         self._refused(now)
 
     def _refused(self, now: float) -> None:
+        # ASGI WebSocket spec, "Close": a denial "may present on some browsers as a different
+        # WebSocket error code (such as 1006, Abnormal Closure)": no close frame was ever
+        # exchanged (RFC 6455 §7.1.5), and the HTTP response ends the connection.
         self._disconnect(CloseReason.ABNORMAL_CLOSURE, "")
         self._linger(now)
 
@@ -701,28 +736,38 @@ class WebSocketHandler(Handler):
             admission.leave()  # the HTTP handler admitted this session before the hand-over
         phase = self.phase
         if phase is Phase.HANDSHAKE:
-            # ASGI WebSocket spec, Connect: the handshake must not complete without a reply.
+            # ASGI WebSocket spec, "Connect": the server must "not complete the handshake until
+            # it gets a reply, returning HTTP status code 403 if the connection is denied".
+            # policy: an app that returns without a reply has denied it (403); one that raises
+            # failed (500, RFC 9110 §15.6.1).
             if exc is None:
                 self._events.append(
                     AppMisbehaved(reason="ASGI callable returned without accepting or closing")
                 )
             self._refuse(500 if exc is not None else 403, now)
         elif phase is Phase.DENIAL:
+            # policy: as for an HTTP response: a 500 while nothing is on the wire, else the
+            # close cuts the denial short (ASGI spec, "Error Handling": terminate "the
+            # application instance and its associated connection").
             if exc is None:
                 self._events.append(
                     AppMisbehaved(reason="ASGI callable returned before its response was complete")
                 )
             if cycle.http.response is ResponseState.STARTED:
-                self._refuse(500, now)  # nothing of the denial is on the wire yet
+                self._refuse(500, now)  # policy: nothing of the denial is on the wire yet
             else:
                 self._events.append(completed(cycle.http, now, complete=False))
                 self._refused(now)
         elif phase is Phase.OPEN:
             # An app that returns has nothing more to say (1000); one that raises failed (1011).
+            # RFC 6455 §7.4.1: "1000 indicates a normal closure, meaning that the purpose for
+            # which the connection was established has been fulfilled." "1011 indicates that a
+            # server is terminating the connection because it encountered an unexpected
+            # condition that prevented it from fulfilling the request."
             if exc is None:
                 self._start_close(CloseReason.NORMAL_CLOSURE, "", now)
             else:
-                self._start_close(CloseReason.INTERNAL_ERROR, "", now)
+                self._start_close(CloseReason.INTERNAL_ERROR, "", now)  # RFC 6455 §7.4.1: 1011
 
     # ------------------------------------------------------------------ helpers
 
@@ -764,6 +809,11 @@ def _close_fields(message: MutableMapping[str, Any]) -> tuple[int, str]:
     code, reason = _read_close(message)
     if reason is None:
         reason = ""  # "if missing or None default is empty string"
+    # ASGI WebSocket spec, "Close": the server "must close the socket with the close code
+    # passed in the message"; one a close frame cannot carry is refused. RFC 6455 §7.4.2:
+    # "Status codes in the range 1000-2999 are reserved for definition by this protocol";
+    # 3000-3999 are registered with IANA, 4000-4999 "reserved for private use". policy: of
+    # 1000-2999, the codes defined so far (1000-1014, RFC 6455 and IANA's registry).
     if code in NEVER_SENT_CODES or not (1000 <= code <= 1014 or 3000 <= code <= 4999):
         raise validate.fail(
             "websocket.close", f"'code' {code} may not be sent in a close frame", "RFC 6455 §7.4"
