@@ -37,7 +37,7 @@ from .core.settings import (
     WS_PING_TIMEOUT_S,
 )
 from .drivers import DRIVERS
-from .logs import LOG_LEVELS
+from .logs import LOG_LEVELS, TRACE_FORMATS
 from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
 from .supervisor import serve
 
@@ -166,11 +166,11 @@ def _ranged(name: str) -> Callable[[str], int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sansio-asgi",
-        description="Serve an ASGI application. With no APP, serves the built-in demo app.",
+        description="Serve an ASGI application. With no APP, serves the built-in inspector.",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument(
-        "app", nargs="?", metavar="APP", help='the app, as "module:attribute" (default: demo)'
+        "app", nargs="?", metavar="APP", help='the app, as "module:attribute" (default: inspector)'
     )
     parser.add_argument("--version", action="version", version=f"sansio-asgi {__version__}")
 
@@ -443,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="color the log (default: when stderr is a terminal)",
+    )
+    add(
+        "--trace-format",
+        choices=TRACE_FORMATS,
+        default="text",
+        help="json: every log line a JSON object (the trace with its data, for tools)",
     )
 
     add = parser.add_argument_group("TLS").add_argument

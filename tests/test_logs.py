@@ -36,16 +36,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sansio_asgi import logs
-from sansio_asgi.core.events import AppMisbehaved, RequestRejected, ResponseCompleted
+from sansio_asgi.core.events import (
+    CLOSE_CONNECTION,
+    PAUSE_READING,
+    AppMisbehaved,
+    RequestRejected,
+    ResponseCompleted,
+    StartApp,
+    WakeApp,
+)
 from sansio_asgi.logs import (
     DEFAULT_ACCESS_LOG_FORMAT,
     LOG_LEVELS,
     TRACE,
+    TRACE_CAPTURE_BYTES,
+    TRACE_DATA_BYTES,
     AccessFormatter,
     DefaultFormatter,
     H2FrameTrace,
+    JsonFormatter,
     RejectedRequestLog,
+    TraceRecord,
     access_log,
+    capture_trace,
     configure_logging,
     error_log,
     escape,
@@ -53,12 +66,15 @@ from sansio_asgi.logs import (
     format_client,
     format_log_time,
     load_log_config,
+    release_trace,
     report,
     stream_supports_color,
+    trace_core_event,
     trace_data,
     trace_enabled,
     trace_event,
     trace_message,
+    trace_scope,
 )
 
 ESC = "\x1b"
@@ -76,6 +92,8 @@ def logging_state() -> Iterator[None]:
     logs.rejected_requests = RejectedRequestLog()  # no earlier test's rejections count here
     logs.h2_frames = H2FrameTrace()  # nor an earlier test's frame cut short
     yield
+    for handler in logs._captures[:]:
+        logs.release_trace(handler)
     logs._access_formatter = formatter
     logs.rejected_requests = rejected
     logs.h2_frames = frames
@@ -1116,3 +1134,634 @@ def test_coloring_does_not_change_the_record_for_other_handlers() -> None:
             access_log.removeHandler(handler)
     assert ESC in colored.getvalue()
     assert plain.getvalue() == 'INFO:     127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200\n'
+
+
+# -- trace records ----------------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    """Keeps the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def traces(self) -> list[TraceRecord]:
+        return [record.trace for record in self.records if hasattr(record, "trace")]
+
+
+@pytest.fixture
+def records(captured: io.StringIO) -> Records:
+    """The log records, beside the text lines of ``captured``."""
+    handler = Records()
+    logging.getLogger("sansio_asgi").addHandler(handler)
+    return handler
+
+
+def text_lines(captured: io.StringIO) -> list[str]:
+    return [line.removeprefix("TRACE ") for line in captured.getvalue().splitlines()]
+
+
+def test_every_trace_line_has_its_record(captured: io.StringIO, records: Records) -> None:
+    before = time.time()
+    trace_event("c", "connection made")
+    trace_data("c", "<", b"GET / HTTP/1.1\r\n\r\n")
+    trace_core_event("c", PAUSE_READING)
+    trace_scope("c", {"type": "http", "path": "/"})
+    trace_message("c", "<", {"type": "http.request", "body": b"", "more_body": False})
+    trace_message("c", ">", {"type": "http.response.start", "status": 200}, protocol="h2")
+    trace_data("c", ">", b"HTTP/1.1 200 OK\r\n\r\n", protocol="websocket")
+    trace_event("c", "connection lost")
+    traces = records.traces
+    assert len(traces) == len(records.records) == 8
+    assert [(t.kind, t.direction, t.protocol) for t in traces] == [
+        ("connection", "", "http/1.1"),
+        ("data", "<", "http/1.1"),
+        ("event", "", "http/1.1"),
+        ("scope", "", "http/1.1"),
+        ("message", "<", "http/1.1"),
+        ("message", ">", "h2"),
+        ("data", ">", "websocket"),
+        ("connection", "", "http/1.1"),
+    ]
+    # The summary is the text line after the connection and the direction.
+    for trace, line in zip(traces, text_lines(captured), strict=True):
+        prefix = f"c {trace.direction} " if trace.direction else "c "
+        assert line == prefix + trace.summary
+    assert all(before <= t.time <= time.time() and t.connection == "c" for t in traces)
+    assert [t.detail for t in traces if t.kind == "connection"] == [
+        {"event": "made"},
+        {"event": "lost"},
+    ]
+    assert traces[1].data == b"GET / HTTP/1.1\r\n\r\n" and traces[1].size == 18
+    assert traces[4].data == b"" and traces[4].size == 0
+    assert traces[4].detail == {"type": "http.request", "body": "", "more_body": False}
+
+
+def test_data_records_keep_the_bytes_up_to_the_capture_cap(records: Records) -> None:
+    data = bytes(range(256)) * 300  # 76,800 bytes: every byte value, past the cap
+    trace_data("c", "<", data)
+    (trace,) = records.traces
+    assert len(trace.data) == TRACE_CAPTURE_BYTES == 65_536
+    assert trace.data == data[:TRACE_CAPTURE_BYTES] and trace.size == len(data)
+    assert (
+        trace.summary.startswith("76800 bytes b'\\x00\\x01") and "…(+76600 bytes)" in trace.summary
+    )
+    trace_data("c", ">", memoryview(b"ab"))
+    assert records.traces[1].data == b"ab" and type(records.traces[1].data) is bytes
+
+
+def test_message_detail_is_json_safe_and_lossless(records: Records) -> None:
+    every_byte = bytes(range(256))
+
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    nested: list[Any] = []
+    nested.append(nested)  # an app's message may even contain itself
+    trace_message(
+        "c",
+        ">",
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"x-bin", every_byte), [b"x-two", bytearray(b"2")]],
+            "trailers": True,
+            "odd": Odd(),
+            "broken": Broken(),
+            "ratio": float("nan"),
+            "big": 10**30,
+            "keys": {1: b"one", ("a",): None},
+            "nested": nested,
+        },
+    )
+    detail = records.traces[0].detail
+    json.dumps(detail, allow_nan=False)  # nothing JSON cannot hold
+    assert detail["headers"] == [["x-bin", every_byte.decode("latin-1")], ["x-two", "2"]]
+    assert detail["headers"][0][1].encode("latin-1") == every_byte  # lossless
+    assert detail["status"] == 200 and detail["trailers"] is True and detail["big"] == 10**30
+    assert detail["odd"] == "<odd>" and detail["broken"] == "<Broken object>"
+    assert detail["ratio"] == "nan"
+    assert detail["keys"] == {"1": "one", "('a',)": None}
+    depth = detail["nested"]
+    for _ in range(logs.TRACE_JSON_DEPTH):
+        (depth,) = depth
+    assert depth == "[[...]]"
+
+
+def test_message_detail_caps_bytes_and_text_with_their_size(records: Records) -> None:
+    body = b"\xff" * (TRACE_CAPTURE_BYTES + 10)
+    text = "é" * (TRACE_CAPTURE_BYTES + 1)
+    trace_message("c", "<", {"type": "http.request", "body": body, "more_body": True})
+    trace_message("c", "<", {"type": "websocket.receive", "text": text})
+    trace_message("c", "<", {"type": "websocket.receive", "bytes": b"small"})
+    first, second, third = (t.detail for t in records.traces)
+    assert first["body"] == "\xff" * TRACE_CAPTURE_BYTES
+    assert first["body_size"] == TRACE_CAPTURE_BYTES + 10
+    assert second["text"] == "é" * TRACE_CAPTURE_BYTES
+    assert second["text_size"] == TRACE_CAPTURE_BYTES + 1
+    assert third == {"type": "websocket.receive", "bytes": "small"}  # no size when whole
+
+
+def test_scope_record_holds_the_scope_itself(captured: io.StringIO, records: Records) -> None:
+    class Pool:
+        def __repr__(self) -> str:
+            return "<Pool 3 connections>"
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "method": "GET",
+        "path": "/é",
+        "raw_path": b"/\xc3\xa9",
+        "query_string": b"",
+        "headers": [(b"host", b"a"), (b"x-evil", b"a\r\nb")],
+        "client": ("127.0.0.1", 50432),
+        "state": {"pool": Pool()},
+        "extensions": {"tls": {"tls_version": 0x0304, "client_cert_chain": []}},
+    }
+    trace_scope("127.0.0.1:50432", scope, protocol="h2")
+    (trace,) = records.traces
+    assert trace.obj is scope
+    assert (trace.kind, trace.direction, trace.protocol) == ("scope", "", "h2")
+    assert trace.detail == {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "method": "GET",
+        "path": "/é",
+        "raw_path": "/\xc3\xa9",
+        "query_string": "",
+        "headers": [["host", "a"], ["x-evil", "a\r\nb"]],
+        "client": ["127.0.0.1", 50432],
+        "state": "{'pool': <Pool 3 connections>}",  # the app's own objects: as repr
+        "extensions": {"tls": {"tls_version": 0x0304, "client_cert_chain": []}},
+    }
+    assert text_lines(captured) == [
+        "127.0.0.1:50432 scope http asgi={'version': '3.0', 'spec_version': '2.5'} "
+        r"method='GET' path='/\xe9' raw_path=<3 bytes b'/\xc3\xa9'> query_string=<0 bytes b''> "
+        r"headers=[(b'host', b'a'), (b'x-evil', b'a\r\nb')] client=('127.0.0.1', 50432) "
+        "state={'pool': <Pool 3 connections>} "
+        "extensions={'tls': {'tls_version': 772, 'client_cert_chain': []}}"
+    ]
+
+
+def test_event_records(captured: io.StringIO, records: Records) -> None:
+    scope = {"type": "http", "path": "/"}
+
+    class Cycle:
+        def __repr__(self) -> str:
+            return "<HTTPCycle GET b'/' response=not-started>"
+
+    cycle: Any = Cycle()
+    trace_core_event("c", StartApp(cycle=cycle, scope=scope))
+    trace_core_event("c", WakeApp(cycle=cycle))
+    trace_core_event("c", CLOSE_CONNECTION)
+    trace_core_event("c", completed())
+    trace_core_event("c", RequestRejected(client=None, status=400, reason="bad\nrequest"))
+    start, wake, close, done, rejected = (t.detail for t in records.traces)
+    # The scope is the next record's (kind "scope"), not repeated here.
+    assert start == {"event": "StartApp", "cycle": "<HTTPCycle GET b'/' response=not-started>"}
+    assert wake == {"event": "WakeApp", "cycle": "<HTTPCycle GET b'/' response=not-started>"}
+    assert close == {"event": "CloseConnection"}
+    assert done["event"] == "ResponseCompleted" and done["target"] == "/path?x=1"
+    assert done["client"] == ["127.0.0.1", 5000] and done["duration_s"] == 2.5015
+    assert done["response_headers"][0] == ["content-type", "text/plain"]
+    assert rejected == {
+        "event": "RequestRejected",
+        "client": None,
+        "status": 400,
+        "reason": "bad\nrequest",
+    }
+    assert all(t.kind == "event" and t.direction == "" for t in records.traces)
+    lines = text_lines(captured)
+    # The StartApp line leaves the scope out: the scope line comes next.
+    assert lines[:3] == [
+        "c event StartApp cycle=<HTTPCycle GET b'/' response=not-started>",
+        "c event WakeApp cycle=<HTTPCycle GET b'/' response=not-started>",
+        "c event CloseConnection",
+    ]
+    assert lines[3].startswith(
+        "c event ResponseCompleted client=('127.0.0.1', 5000) method='GET' "
+        "target=<9 bytes b'/path?x=1'> http_version='1.1' status=200 body_bytes=1234 "
+    )
+    assert lines[4] == r"c event RequestRejected client=None status=400 reason='bad\nrequest'"
+
+
+def test_records_name_their_cycle_and_no_line_shows_it(
+    captured: io.StringIO, records: Records
+) -> None:
+    class Cycle:
+        def __repr__(self) -> str:
+            return "<HTTPCycle GET b'/' response=not-started>"
+
+    cycle: Any = Cycle()
+    scope = {"type": "http", "path": "/"}
+    start = StartApp(cycle=cycle, scope=scope)
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    trace_core_event("c", start)
+    trace_scope("c", scope, cycle=cycle)
+    trace_message("c", "<", request, cycle=cycle)
+    trace_message("c", ">", {"type": "http.response.start", "status": 200}, cycle=cycle)
+    trace_core_event("c", CLOSE_CONNECTION)
+    trace_scope("c", scope)
+    trace_message("c", "<", request)
+    traces = records.traces
+    # The cycle of the app call, for consumers in this process (HTTP/2 runs several at once).
+    assert [t.cycle for t in traces] == [cycle, cycle, cycle, cycle, None, None, None]
+    assert traces[0].obj is start and traces[1].obj is scope and traces[2].obj is None
+    assert traces[4].obj is CLOSE_CONNECTION
+    # Never rendered: the lines are those of the same records without a cycle.
+    lines = text_lines(captured)
+    assert lines[1] == lines[5] and lines[2] == lines[6]
+    formatter = JsonFormatter()
+
+    def json_line(record: logging.LogRecord) -> dict[str, Any]:
+        line = dict(json.loads(formatter.format(record)))
+        del line["time"]
+        return line
+
+    with_cycle, without = records.records[2], records.records[6]
+    assert json_line(with_cycle) == json_line(without)
+    assert "cycle" not in json_line(records.records[3])["detail"]
+
+
+def test_trace_off_builds_no_record(captured: io.StringIO) -> None:
+    logging.getLogger("sansio_asgi").setLevel(logging.DEBUG)
+    trace_scope("c", Exploding())  # type: ignore[arg-type]
+    trace_core_event("c", Exploding())  # type: ignore[arg-type]
+    assert captured.getvalue() == ""
+
+
+def test_h2_frame_records(records: Records) -> None:
+    data = client_bytes()
+    trace_data("127.0.0.1:50432", "<", data, protocol="http/1.1")  # the preface decides
+    traces = records.traces
+    assert [t.summary for t in traces] == CLIENT_LINES
+    assert all(t.kind == "frame" and t.protocol == "h2" for t in traces)
+    assert b"".join(t.data for t in traces) == data  # one frame's bytes each, in order
+    assert [t.size for t in traces] == [len(t.data) for t in traces]
+    assert traces[0].detail == {"type": "PREFACE", "length": 24}
+    assert traces[1].detail == {
+        "type": "SETTINGS",
+        "stream": 0,
+        "flags": [],
+        "length": 18,
+        "settings": {
+            "MAX_CONCURRENT_STREAMS": 100,
+            "INITIAL_WINDOW_SIZE": 65535,
+            "ENABLE_CONNECT_PROTOCOL": 1,
+        },
+    }
+    assert traces[3].detail == {
+        "type": "HEADERS",
+        "stream": 1,
+        "flags": ["END_HEADERS", "END_STREAM"],
+        "length": 34,
+    }
+    assert traces[5].detail["increment"] == 1_000_000
+    assert traces[6].detail["opaque"] == "0001020304050607"
+    assert traces[7].detail["error"] == "CANCEL"
+    assert traces[8].detail == {
+        "type": "GOAWAY",
+        "stream": 0,
+        "flags": [],
+        "length": 12,
+        "last_stream": 3,
+        "error": "ENHANCE_YOUR_CALM",
+        "debug": "calm",
+    }
+
+
+@given(st.data())
+def test_h2_frame_records_cover_each_read_exactly(data: st.DataObject) -> None:
+    """However the bytes are cut into reads, each read's records hold its bytes, in order."""
+    stream = client_bytes() + DataFrame(1, b"x" * 300).serialize() + b"\x00" * 20
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    trace = H2FrameTrace()
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        read = stream[start:end]
+        parts = trace.parts("c", "<", read)
+        assert b"".join(bytes(part.data) for part in parts) == read
+        json.dumps([part.detail for part in parts], allow_nan=False)
+
+
+def test_h2_a_frame_over_reads_keeps_its_detail(records: Records) -> None:
+    frame = DataFrame(1, b"hello", flags=["END_STREAM"]).serialize()
+    trace_data("c", "<", frame[:11], protocol="h2")
+    trace_data("c", "<", frame[11:12], protocol="h2")
+    trace_data("c", "<", frame[12:], protocol="h2")
+    first, second, third = (t.detail for t in records.traces)
+    head = {"type": "DATA", "stream": 1, "flags": ["END_STREAM"], "length": 5}
+    assert first == {**head, "here": 2}
+    assert second == {**head, "rest": 1, "to_come": 2}
+    assert third == {**head, "rest": 2, "to_come": 0}
+
+
+def test_h2_upgrade_bytes_are_a_data_record(records: Records) -> None:
+    response = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\n\r\n"
+    trace_data("c", ">", response + settings_frame(), protocol="h2")
+    upgrade, settings = records.traces
+    assert (upgrade.kind, upgrade.data) == ("data", response)
+    assert (settings.kind, settings.detail["type"]) == ("frame", "SETTINGS")
+
+
+def test_app_misbehaved_rides_on_its_record(records: Records) -> None:
+    event = AppMisbehaved(reason="app sent nonsense")
+    report(event)
+    (record,) = records.records
+    assert record.event is event  # type: ignore[attr-defined]
+    assert record.levelno == logging.ERROR and record.getMessage() == "app sent nonsense"
+
+
+# -- trace as JSON ----------------------------------------------------------------------------
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    lines = text.splitlines()
+    assert text.endswith("\n") and len(lines) == text.count("\n")
+    return [json.loads(line) for line in lines]
+
+
+def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("trace", access=True, trace_format="json")
+    trace_event("127.0.0.1:50432", "connection made")
+    trace_data("127.0.0.1:50432", "<", b"GET / HTTP/1.1\r\n\r\n")
+    trace_message("127.0.0.1:50432", ">", {"type": "http.response.body", "body": b"OK"})
+    trace_scope("127.0.0.1:50432", {"type": "http", "raw_path": b"/"})
+    error_log.warning("a %s", "warning")
+    report(completed())
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        error_log.exception("Exception in ASGI application")
+    lines = json_lines(capsys.readouterr().err)
+    times = [line.pop("time") for line in lines]
+    assert all(isinstance(t, float) and abs(t - time.time()) < 60 for t in times)
+    trace_line = {"level": "TRACE", "connection": "127.0.0.1:50432", "protocol": "http/1.1"}
+    assert lines[:4] == [
+        {
+            **trace_line,
+            "kind": "connection",
+            "direction": "",
+            "summary": "connection made",
+            "size": 0,
+            "data": "",
+            "detail": {"event": "made"},
+        },
+        {
+            **trace_line,
+            "kind": "data",
+            "direction": "<",
+            "summary": r"18 bytes b'GET / HTTP/1.1\r\n\r\n'",
+            "size": 18,
+            "data": "GET / HTTP/1.1\r\n\r\n",
+            "detail": {},
+        },
+        {
+            **trace_line,
+            "kind": "message",
+            "direction": ">",
+            "summary": "http.response.body body=<2 bytes b'OK'>",
+            "size": 0,
+            "data": "",
+            "detail": {"type": "http.response.body", "body": "OK"},
+        },
+        {
+            **trace_line,
+            "kind": "scope",
+            "direction": "",
+            "summary": "scope http raw_path=<1 bytes b'/'>",
+            "size": 0,
+            "data": "",
+            "detail": {"type": "http", "raw_path": "/"},
+        },
+    ]
+    assert lines[4] == {"level": "WARNING", "logger": "sansio_asgi.error", "message": "a warning"}
+    assert lines[5] == {
+        "level": "INFO",
+        "logger": "sansio_asgi.access",
+        "message": '127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200',
+    }
+    assert lines[6]["message"] == "Exception in ASGI application"
+    assert lines[6]["exception"].startswith("Traceback (most recent call last):\n")
+    assert lines[6]["exception"].endswith("ValueError: boom")
+
+
+def test_json_data_is_cut_like_the_text_preview_and_lossless(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("trace", access=True, trace_format="json")
+    data = bytes(range(256)) * 2
+    trace_data("c", "<", data)
+    trace_data("c", ">", data[:TRACE_DATA_BYTES])
+    cut, whole = json_lines(capsys.readouterr().err)
+    assert cut["data"].encode("latin-1") == data[:TRACE_DATA_BYTES]
+    assert cut["data_size"] == cut["size"] == 512
+    assert whole["data"].encode("latin-1") == data[:TRACE_DATA_BYTES]
+    assert "data_size" not in whole
+
+
+@given(
+    st.text(),
+    st.binary(max_size=300),
+    st.dictionaries(st.text(max_size=5), st.one_of(st.text(), st.binary(), st.floats())),
+)
+def test_json_a_hostile_value_cannot_break_a_line(
+    connection: str, data: bytes, message: dict[str, Any]
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    error_log.addHandler(handler)
+    level = error_log.level
+    error_log.setLevel(TRACE)
+    try:
+        trace_event(connection, connection)
+        trace_data(connection, "<", data)
+        trace_message(connection, ">", message)
+        trace_scope(connection, message)
+        error_log.warning("%s", connection)
+    finally:
+        error_log.removeHandler(handler)
+        error_log.setLevel(level)
+    lines = json_lines(stream.getvalue())
+    assert len(lines) == 5
+    assert [line.get("connection") for line in lines[:4]] == [connection] * 4
+    assert lines[1]["data"].encode("latin-1") == data[:TRACE_DATA_BYTES]
+    assert lines[4]["message"] == connection
+    assert stream.getvalue().isascii()  # U+2028 and friends are escaped too
+
+
+def test_json_formatter_survives_a_detail_json_cannot_hold() -> None:
+    record = logging.LogRecord("sansio_asgi.error", TRACE, __file__, 1, "x", None, None)
+    record.trace = TraceRecord(0.5, "c", "event", "", "x", detail={"odd": {1, 2}})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["detail"] == {"odd": "{1, 2}"} and line["time"] == 0.5
+
+
+def test_bad_trace_format_is_one_line_naming_the_flag() -> None:
+    with pytest.raises(ValueError, match=r"^--trace-format: 'xml' is not one of text, json$"):
+        configure_logging("info", access=True, trace_format="xml")
+
+
+def test_text_is_the_default_trace_format(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("trace", access=True, use_colors=False)
+    trace_event("c", "connection made")
+    configure_logging("trace", access=True, use_colors=False, trace_format="text")
+    trace_event("c", "connection lost")
+    assert capsys.readouterr().err == "TRACE:    c connection made\nTRACE:    c connection lost\n"
+
+
+# -- trace capture ----------------------------------------------------------------------------
+
+
+def test_capture_gets_the_trace_while_the_console_keeps_its_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info", access=True, use_colors=False)
+    assert not trace_enabled()
+    capture = Records()
+    capture_trace(capture)
+    assert trace_enabled()
+    trace_event("c", "connection made")
+    error_log.debug("debug is not shown")
+    error_log.info("info is")
+    report(completed())  # the access log is not captured: only sansio_asgi.error
+    assert capsys.readouterr().err == (
+        'INFO:     info is\nINFO:     127.0.0.1:5000 - "GET /path?x=1 HTTP/1.1" 200\n'
+    )
+    assert [r.getMessage() for r in capture.records] == [
+        "c connection made",
+        "debug is not shown",
+        "info is",
+    ]
+    assert capture.traces[0].kind == "connection"
+    release_trace(capture)
+    assert not trace_enabled()
+    trace_event("c", "connection lost")
+    assert len(capture.records) == 3
+    assert capsys.readouterr().err == ""
+
+
+def test_captures_stack_and_the_last_release_restores_the_level() -> None:
+    configure_logging("warning", access=True, use_colors=False)
+    error_log.setLevel(logging.ERROR)
+    first, second = Records(), Records()
+    capture_trace(first)
+    capture_trace(second)
+    capture_trace(first)  # once only
+    assert error_log.handlers.count(first) == 1
+    trace_event("c", "connection made")
+    assert len(first.records) == len(second.records) == 1
+    release_trace(first)
+    release_trace(first)  # no harm
+    assert trace_enabled() and error_log.level == TRACE
+    release_trace(second)
+    assert error_log.level == logging.ERROR and not trace_enabled()
+    assert first not in error_log.handlers and second not in error_log.handlers
+
+
+class Counted:
+    """Counts how often its repr is asked for: a state's entries that were looked at."""
+
+    reprs = 0
+
+    def __repr__(self) -> str:
+        Counted.reprs += 1
+        return "<entry>"
+
+
+def test_a_large_state_is_shown_short_and_not_walked(
+    captured: io.StringIO, records: Records
+) -> None:
+    Counted.reprs = 0
+    state = {"token": "s3cr3t", "cache": {f"key{i}": Counted() for i in range(10_000)}}
+    scope = {"type": "http", "path": "/", "state": state}
+
+    class Cycle:
+        def __repr__(self) -> str:
+            return "<HTTPCycle GET b'/'>"
+
+    cycle: Any = Cycle()
+    trace_core_event("c", StartApp(cycle=cycle, scope=scope))
+    trace_scope("c", scope)
+    event, scope_record = records.traces
+    # The event names its cycle; the scope (and its state) is the next record's.
+    assert event.detail == {"event": "StartApp", "cycle": "<HTTPCycle GET b'/'>"}
+    shown = scope_record.detail["state"]
+    assert isinstance(shown, str) and len(shown) <= logs.TRACE_VALUE_CHARS + 1
+    assert shown.startswith("{'token': 's3cr3t', 'cache': {'key0': <entry>")
+    assert Counted.reprs < 50  # a few entries looked at (text line and detail), not 10,000
+    line = JsonFormatter().format(records.records[0])
+    assert len(line) < 400 and "key0" not in line
+    assert all(len(text) < 600 for text in text_lines(captured))
+
+
+class Unshowable(Mapping[str, Any]):
+    """An app's own value whose iteration and repr raise."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("iteration fails")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr fails")
+
+
+def test_a_value_that_cannot_be_shown_is_a_placeholder(
+    capsys: pytest.CaptureFixture[str], records: Records
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    error_log.addHandler(handler)
+    huge = 10**5000  # more digits than str() converts
+    trace_message("c", ">", {"type": "http.response.start", "status": 200, "x": Unshowable()})
+    trace_message("c", ">", {"type": "http.response.start", "status": huge, "headers": []})
+    trace_message("c", ">", Unshowable())
+    trace_scope("c", {"type": "http", "state": Unshowable()})
+    record = logging.LogRecord("sansio_asgi.error", TRACE, __file__, 1, "x", None, None)
+    record.trace = TraceRecord(0.5, "c", "event", "", "x", detail={"n": huge})
+    handler.handle(record)  # a detail built elsewhere with what JSON cannot write
+    assert "Logging error" not in capsys.readouterr().err
+    lines = json_lines(stream.getvalue())
+    assert len(lines) == 5
+    first, second, third, fourth, fifth = (line["detail"] for line in lines)
+    assert first == {"type": "http.response.start", "status": 200, "x": "<Unshowable object>"}
+    assert second["status"] == "<int of 16610 bits>"
+    assert third == {"repr": "<Unshowable object>"}
+    assert fourth == {"type": "http", "state": "<Unshowable object>"}
+    assert fifth == {"repr": "<dict object>"} and lines[4]["summary"] == "x"
+
+
+def test_message_detail_tells_a_str_from_bytes(records: Records) -> None:
+    trace_message("c", ">", {"type": "http.response.body", "body": b"hello"})
+    trace_message("c", ">", {"type": "http.response.body", "body": "hello"})
+    trace_message("c", ">", {"type": "websocket.send", "bytes": "hi", "text": None})
+    trace_message("c", ">", {"type": "websocket.send", "text": b"hi"})
+    ok_headers = [(b"content-type", b"text/plain")]
+    trace_message("c", ">", {"type": "http.response.start", "status": 200, "headers": ok_headers})
+    str_headers = [(b"content-type", "text/plain")]
+    trace_message("c", ">", {"type": "http.response.start", "status": 200, "headers": str_headers})
+    details = [trace.detail for trace in records.traces]
+    assert details[0] == {"type": "http.response.body", "body": "hello"}
+    assert details[1] == {"type": "http.response.body", "body": "hello", "body_type": "str"}
+    assert details[2]["bytes_type"] == "str" and "text_type" not in details[2]
+    assert details[3]["text_type"] == "bytes"
+    assert "headers_type" not in details[4]
+    assert details[5]["headers_type"] == "str"
+    assert details[4]["headers"] == details[5]["headers"] == [["content-type", "text/plain"]]

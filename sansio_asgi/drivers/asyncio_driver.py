@@ -65,7 +65,15 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
-from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
+from ..logs import (
+    format_client,
+    trace_core_event,
+    trace_data,
+    trace_enabled,
+    trace_event,
+    trace_message,
+    trace_scope,
+)
 from . import call_app, settle_allocator
 from .files import FILE_CHUNK_BYTES, FileBody, file_ended_early
 from .sockets import (
@@ -399,6 +407,8 @@ class _Connection(asyncio.BufferedProtocol):
                 trace_data(self.peer, ">", data, protocol=core.protocol)
             self.transport.write(data)
         for event in core.events_received():
+            if self.trace:
+                trace_core_event(self.peer, event, protocol=core.protocol)
             kind = type(event)
             if kind is StartApp:
                 self._start_app(event)  # type: ignore[arg-type]
@@ -448,6 +458,8 @@ class _Connection(asyncio.BufferedProtocol):
     # app side
 
     def _start_app(self, event: StartApp) -> None:
+        if self.trace:  # the very dict the app gets: a capture finds the request by it
+            trace_scope(self.peer, event.scope, protocol=self.core.protocol, cycle=event.cycle)
         run = _AppRun(self, event.cycle)
         self.runs[event.cycle] = run
         task = self.loop.create_task(self._run_app(run, event.scope))
@@ -570,7 +582,13 @@ class _AppRun:
             connection._flush()
             if message is not None:
                 if connection.trace:
-                    trace_message(connection.peer, "<", message)
+                    trace_message(
+                        connection.peer,
+                        "<",
+                        message,
+                        protocol=connection.core.protocol,
+                        cycle=self.cycle,
+                    )
                 return message
             self.waiter = connection.loop.create_future()
             self.eager_sends = 0
@@ -592,7 +610,13 @@ class _AppRun:
     async def send(self, message: MutableMapping[str, Any]) -> None:
         connection = self.connection
         if connection.trace:
-            trace_message(connection.peer, ">", message)
+            trace_message(
+                connection.peer,
+                ">",
+                message,
+                protocol=connection.core.protocol,
+                cycle=self.cycle,
+            )
         connection.check_transport()
         connection.core.message_from_app(self.cycle, message, time.time())
         wrote = connection._flush()

@@ -83,7 +83,15 @@ from ..core.events import (
     StartApp,
     WakeApp,
 )
-from ..logs import format_client, trace_data, trace_enabled, trace_event, trace_message
+from ..logs import (
+    format_client,
+    trace_core_event,
+    trace_data,
+    trace_enabled,
+    trace_event,
+    trace_message,
+    trace_scope,
+)
 from . import call_app, settle_allocator
 from .files import FILE_CHUNK_BYTES, FileBody, file_ended_early
 from .sockets import (
@@ -636,6 +644,8 @@ class _Connection:
                 self.sending.after += data
         woken: list[_AppRun] = []
         for event in core.events_received():
+            if self.trace:
+                trace_core_event(self.peer, event, protocol=core.protocol)
             kind = type(event)
             if kind is StartApp:
                 self._start_app(event)  # type: ignore[arg-type]
@@ -685,6 +695,8 @@ class _Connection:
     # app side (each method runs on the I/O thread; _AppRun calls them through call_in_io)
 
     def _start_app(self, event: StartApp) -> None:
+        if self.trace:  # the very dict the app gets: a capture finds the request by it
+            trace_scope(self.peer, event.scope, protocol=self.core.protocol, cycle=event.cycle)
         run = _AppRun(self, event.cycle)
         self.runs[event.cycle] = run
         self.driver.call_in_app(self._create_task, run, event.scope)
@@ -714,14 +726,14 @@ class _Connection:
             run.waiter = future
         else:
             if self.trace:
-                trace_message(self.peer, "<", message)
+                trace_message(self.peer, "<", message, protocol=self.core.protocol, cycle=run.cycle)
             self.driver.call_in_app(_resolve, future, message)
 
     def _send(
         self, run: _AppRun, message: MutableMapping[str, Any], future: asyncio.Future[None]
     ) -> None:
         if self.trace:
-            trace_message(self.peer, ">", message)
+            trace_message(self.peer, ">", message, protocol=self.core.protocol, cycle=run.cycle)
         try:
             self.core.message_from_app(run.cycle, message, time.time())
         except Exception as exc:
