@@ -3,7 +3,7 @@
 ``Config`` carries every setting the command line and ``run()`` accept, with uvicorn's names
 and defaults where uvicorn has the setting. ``Config.protocol_settings()`` hands the core the
 part it needs; ``Config.load_app()`` imports the app (``module:attribute``, a factory, or the
-built-in demo when no app is given). ``load_env_file()`` reads ``--env-file`` (dotenv syntax).
+built-in inspector when no app is given). ``load_env_file()`` reads ``--env-file`` (dotenv syntax).
 
 Settings that cannot work together are refused on construction with a one-line ``ConfigError``:
 ``--reload`` with ``--workers`` > 1, an app *object* with workers or reload (a worker is a new
@@ -45,7 +45,7 @@ from .core.settings import (
     WS_PING_TIMEOUT_S,
     ProtocolSettings,
 )
-from .logs import configure_logging
+from .logs import TRACE_FORMATS, configure_logging
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -146,6 +146,7 @@ class Config:
     access_log_format: str | None = None
     use_colors: bool | None = None
     log_config: str | None = None
+    trace_format: str = "text"
     env_file: str | None = None
     loop: str = "auto"
     http: str = "auto"
@@ -169,6 +170,7 @@ class Config:
         check_choice("ws", self.ws, WS_CHOICES)
         check_choice("loop", self.loop, LOOP_CHOICES)
         check_choice("reload_watcher", self.reload_watcher, RELOAD_WATCHERS)
+        check_choice("trace_format", self.trace_format, TRACE_FORMATS)
         if self.loop == "uvloop":
             try:  # imported, not just found: a broken install fails here, not mid-start
                 importlib.import_module("uvloop")
@@ -358,13 +360,14 @@ class Config:
 
     def configure_logging(self) -> None:
         """Set the loggers up as ``--log-level``, ``--access-log``, ``--access-log-format``,
-        ``--use-colors`` and ``--log-config`` say."""
+        ``--use-colors``, ``--log-config`` and ``--trace-format`` say."""
         configure_logging(
             self.log_level,
             access=self.access_log,
             access_format=self.access_log_format,
             use_colors=self.use_colors,
             log_config=self.log_config,
+            trace_format=self.trace_format,
         )
 
     def protocol_settings(
@@ -402,9 +405,9 @@ class Config:
         """The ASGI 3 application to serve; raises ``AppLoadError`` with a one-line reason."""
         app: Any = self.app
         if app is None:
-            from .demo import demo_app
+            from .inspector import Inspector
 
-            return demo_app
+            return Inspector()
         if isinstance(app, str):
             app = import_from_string(app, self.app_dir)
         if self.factory:

@@ -114,6 +114,11 @@ class Server:
                 display_url(sock, scheme),
                 config.driver,
             )
+        if config.app is None and any(_off_loopback(sock) for sock in sockets):
+            error_log.warning(
+                "The inspector (served when no APP is given) only answers clients on this "
+                "machine: loopback addresses, with a Host of localhost or a loopback address"
+            )
         self.started = True
         return True
 
@@ -296,3 +301,15 @@ class _LifespanRun:
 
 
 __all__ = ["Server"]
+
+
+def _off_loopback(sock: socket.socket) -> bool:
+    """Whether a listening socket takes connections from other machines."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    import ipaddress
+
+    try:
+        return not ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback
+    except ValueError:
+        return True

@@ -88,18 +88,18 @@ def run_cli(
 @pytest.mark.parametrize(
     ("driver", "sig"), [("asyncio", signal.SIGINT), ("selectors", signal.SIGTERM)]
 )
-def test_demo_app_serves_and_stops_cleanly(driver: str, sig: int) -> None:
+def test_inspector_serves_and_stops_cleanly(driver: str, sig: int) -> None:
     with server_process("-m", "sansio_asgi", "--port", "0", "--driver", driver) as (process, port):
-        response = httpx.get(f"http://127.0.0.1:{port}/?format=json")
+        response = httpx.get(f"http://127.0.0.1:{port}/")
         assert response.status_code == 200
-        assert response.json()["scope"]["path"] == "/"
-        posted = httpx.post(f"http://127.0.0.1:{port}/?format=json", content=b"hi there")
+        assert "sansio-asgi inspector" in response.text
+        posted = httpx.post(f"http://127.0.0.1:{port}/echo", content=b"hi there")
         assert posted.json()["body"] == "hi there"
         process.send_signal(sig)
         assert process.wait(DEADLINE_S) == 0
         rest = output_after(process)
     assert "Finished server process" in rest
-    assert '"GET /?format=json HTTP/1.1" 200' in rest
+    assert '"POST /echo HTTP/1.1" 200' in rest
 
 
 @pytest.mark.parametrize(

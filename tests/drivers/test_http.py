@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import threading
@@ -486,18 +487,20 @@ def test_client_reset_mid_response_is_not_an_app_error(
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
-def test_demo_app_echoes_websocket_messages(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
-    with serve(None) as server:  # no app: the built-in demo
+def test_inspector_echoes_websocket_messages(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with serve(None) as server:  # no app: the built-in inspector
         with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=10) as ws:
+            hello = json.loads(ws.recv(timeout=10))  # which exchange of its history this is
             ws.send("hello")
             assert ws.recv(timeout=10) == "hello"
             ws.send(b"\x00\xff")
             assert ws.recv(timeout=10) == b"\x00\xff"
             ws.send("")
             assert ws.recv(timeout=10) == ""
-        page = httpx.get(server.url + "/?format=json")
+        page = httpx.get(server.url + "/")
+    assert isinstance(hello["exchange"], str)  # "<pid>-<n>": unique across --workers
     assert page.status_code == 200
-    assert page.json()["scope"]["path"] == "/"
+    assert "sansio-asgi inspector" in page.text
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
