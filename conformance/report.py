@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .framework import ERROR, FAIL, GROUPS, NOT_APPLICABLE, PASS
 from .runner import Run
@@ -15,7 +15,15 @@ from .runner import Run
 MARKS = {PASS: "pass", FAIL: "FAIL", NOT_APPLICABLE: "n/a", ERROR: "ERROR"}
 
 
-def summary(run: Run) -> dict[str, int]:
+class Graded(Protocol):
+    """A run of checks: a server's (``runner.Run``) or an app's (``apps.AppRun``)."""
+
+    @property
+    def outcomes(self) -> Sequence[Any]: ...
+
+
+def summary(run: Graded) -> dict[str, int]:
+    """How many checks passed, failed, did not apply and broke."""
     counts = {PASS: 0, FAIL: 0, NOT_APPLICABLE: 0, ERROR: 0}
     for outcome in run.outcomes:
         counts[outcome.result.status] += 1

@@ -28,12 +28,12 @@ from typing import Any
 from .framework import ERROR, FAIL, GROUPS, NOT_APPLICABLE, PASS, Options
 from .report import as_json
 from .runner import run
-from .server import ServerError
+from .server import CHECKOUT, HERE, ROOT, ServerError
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS_DIR = HERE / "results"
-OUT = HERE / "RESULTS.md"
+# The checkout's own files; installed (python -m sansio_asgi.conformance.results), the runs and
+# the page go to the current directory rather than into the installed package.
+RESULTS_DIR = HERE / "results" if CHECKOUT else Path("results")
+OUT = HERE / "RESULTS.md" if CHECKOUT else Path("RESULTS.md")
 AUTOBAHN_MODES = ("quick", "full", "off")
 
 
@@ -135,7 +135,10 @@ def checkout_revision() -> str:
     """The checkout's commit, with "+changes" when the work tree differs from it.
 
     The results this script writes do not count: a run of several servers changes them.
+    Installed, there is no checkout, and no revision.
     """
+    if not CHECKOUT:
+        return ""
     try:
         head = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -356,7 +359,7 @@ def render(runs: list[dict[str, Any]]) -> str:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.results",
+        prog=f"python -m {__package__}.results",
         description="Grade sansio-asgi and its peers with the conformance suite; write RESULTS.md.",
     )
     parser.add_argument(

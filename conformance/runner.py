@@ -49,12 +49,16 @@ SHARED_GROUPS = (
     "autobahn",
 )
 OWN_SERVER_GROUPS = ("lifespan", "shutdown")
+# As the server's Python imports it, from the folder ``server.probe_path`` puts on its path,
+# whether this suite is a checkout's conformance/ or the installed sansio_asgi.conformance.
 PROBE_APP = "conformance.probes:app"
 
 
 def load_checks() -> dict[str, Check]:
+    # Relative to this package, which is ``conformance`` in a checkout and
+    # ``sansio_asgi.conformance`` installed: the checks register in this package's REGISTRY.
     for name in CHECK_MODULES:
-        importlib.import_module(f"conformance.checks.{name}")
+        importlib.import_module(f".checks.{name}", __package__)
     return REGISTRY
 
 

@@ -11,8 +11,17 @@ stop signal goes to the server's own PID (``checks.common.ask_to_stop``), as ``k
 until that cleanup is done (``Leader``): until then its PID, which is the group's id, cannot be
 reused, so no signal can reach an unrelated process that got the number.
 
-The probes find their event log through ``CONFORMANCE_LOG`` and are importable because the
-folder holding ``conformance/`` is put first on ``PYTHONPATH``.
+The probes find their event log through ``CONFORMANCE_LOG``. The server's Python imports them as
+``conformance.probes`` (``{app}`` is ``conformance.probes:app``), and they use the standard library
+alone, so any server's environment can load them. From a checkout, the folder holding
+``conformance/`` is put first on ``PYTHONPATH``, as is the checkout's sansio_asgi. Installed, the
+suite is ``sansio_asgi.conformance`` and its parent is the ``sansio_asgi`` package. That folder
+on the path would turn ``core``, ``logs`` or ``config`` into top-level modules that shadow the
+server's own, and importing the probes through ``sansio_asgi`` would run its ``__init__``, which
+imports the core with h11, h2 and wsproto: the server's environment need not have them. So each
+server gets a folder of its own holding one entry, ``conformance``, a link to the installed
+suite (a copy of the probes where links cannot be made), and that folder goes first on
+``PYTHONPATH`` (``probe_path``).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +40,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# A checkout: conformance/ beside sansio_asgi/ and the project's pyproject.toml (an editable
+# install's sansio_asgi.conformance is this folder too). Installed, ROOT is the sansio_asgi package.
+CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "sansio_asgi").is_dir()
 POLL_S = 0.02
 TERM_GRACE_S = 5.0  # from SIGTERM to SIGKILL when ``kill`` stops a server still running
 KILL_WAIT_S = 5.0  # the longest ``kill`` waits for the leader to go after SIGKILL
@@ -56,6 +70,24 @@ def format_command(template: str, app: str, host: str, port: int) -> list[str]:
         part.replace("{app}", app).replace("{port}", str(port)).replace("{host}", host)
         for part in shlex.split(template)
     ]
+
+
+def probe_path(folder: Path) -> Path:
+    """The folder to put first on the server's ``PYTHONPATH`` so that it imports
+    ``conformance.probes``, and nothing of sansio_asgi, from this suite: ``folder`` (made
+    here; it must live as long as the server), or the checkout's root."""
+    if CHECKOUT:
+        return ROOT
+    folder.mkdir()
+    package = folder / "conformance"
+    try:
+        package.symlink_to(HERE, target_is_directory=True)
+    except OSError:  # no symbolic links here: the probes are all the server imports
+        package.mkdir()
+        shutil.copy2(HERE / "__init__.py", package)
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(HERE / "probes", package / "probes", ignore=ignore)
+    return folder
 
 
 def _exit_status(result: os.waitid_result) -> int:
@@ -120,6 +152,11 @@ class ServerProcess:
         self.port = free_port(host)
         self.argv = format_command(template, app, host, self.port)
         self._dir = tempfile.TemporaryDirectory(prefix="conformance-")
+        try:
+            probes = probe_path(Path(self._dir.name) / "path")
+        except OSError as exc:
+            self._dir.cleanup()
+            raise ServerError(f"cannot make the probes importable: {exc}") from None
         self.log_path = Path(self._dir.name) / "events.jsonl"
         self.log_path.touch()
         self.output_path = Path(self._dir.name) / "output.txt"
@@ -128,7 +165,7 @@ class ServerProcess:
         environment["CONFORMANCE_LOG"] = str(self.log_path)
         environment["PYTHONUNBUFFERED"] = "1"
         environment["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+            [str(probes), *filter(None, [environment.get("PYTHONPATH")])]
         )
         self._output = self.output_path.open("wb")
         try:
