@@ -1238,6 +1238,19 @@ def _websocket_route(ctx: Context) -> str:
     return path
 
 
+def _greet(
+    session: Session, connection: wire.HTTPConnection, path: str, text: str
+) -> wire.WebSocketConnection | None:
+    """The handshake on ``path``, then ``text`` sent and the answer read, each noted; the
+    WebSocket, or None when the app did not accept it."""
+    reply, websocket = _handshake(connection, path)
+    session.notes.append(f"WebSocket {path}: {describe(reply)}")
+    if websocket is not None:
+        websocket.send_text(text)
+        session.notes.append(f"text in, {websocket.receive(1.0).describe()} out")
+    return websocket
+
+
 @app_check(
     "app.websocket.echo",
     title="Handshake, a text and a binary message, then a close from the client",
@@ -1248,11 +1261,8 @@ def websocket_echo(ctx: Context) -> AppResult:
     with ctx.session("app.websocket.echo") as session:
         connection = session.connect()
         try:
-            reply, websocket = _handshake(connection, path)
-            session.notes.append(f"WebSocket {path}: {describe(reply)}")
+            websocket = _greet(session, connection, path, "hello, app: é")
             if websocket is not None:
-                websocket.send_text("hello, app: é")
-                session.notes.append(f"text in, {websocket.receive(1.0).describe()} out")
                 websocket.send_bytes(b"\x00\x01binary\xff")
                 session.notes.append(f"bytes in, {websocket.receive(1.0).describe()} out")
                 websocket.send_close(1000, "bye")
@@ -1306,11 +1316,7 @@ def websocket_client_drop(ctx: Context) -> AppResult:
     with ctx.session("app.websocket.client-drop") as session:
         connection = session.connect()
         try:
-            reply, websocket = _handshake(connection, path)
-            session.notes.append(f"WebSocket {path}: {describe(reply)}")
-            if websocket is not None:
-                websocket.send_text("hello, app")
-                session.notes.append(f"text in, {websocket.receive(1.0).describe()} out")
+            _greet(session, connection, path, "hello, app")
         finally:
             connection.close()
         session.notes.append("then the client's connection ended")

@@ -117,7 +117,8 @@ class Server:
         if config.app is None and any(_off_loopback(sock) for sock in sockets):
             error_log.warning(
                 "The inspector (served when no APP is given) only answers clients on this "
-                "machine: loopback addresses, with a Host of localhost or a loopback address"
+                "machine: loopback addresses, with a Host of localhost or a loopback address,"
+                " not through a proxy"
             )
         self.started = True
         return True

@@ -15,7 +15,9 @@ ignores the seed when ``derandomize`` is on, so an explicit seed turns it off.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -50,3 +52,34 @@ def pytest_configure(config: pytest.Config) -> None:
         name = f"{settings.get_current_profile_name()}-seeded"
         settings.register_profile(name, parent=current, derandomize=False)
         settings.load_profile(name)
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Put the loggers (and root, which fileConfig replaces) back as they were after the test,
+    close the handlers it added, release its trace captures, and give it fresh rejection and
+    HTTP/2 frame state (no earlier test's rejections count, nor an earlier frame cut short)."""
+    from sansio_asgi import logs
+
+    names = ("sansio_asgi", "sansio_asgi.error", "sansio_asgi.access", None)
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    formatter = logs._access_formatter
+    rejected = logs.rejected_requests
+    frames = logs.h2_frames
+    logs.rejected_requests = logs.RejectedRequestLog()
+    logs.h2_frames = logs.H2FrameTrace()
+    yield
+    for handler in logs._captures[:]:
+        logs.release_trace(handler)
+    logs._access_formatter = formatter
+    logs.rejected_requests = rejected
+    logs.h2_frames = frames
+    for logger, handlers, level, propagate, disabled in saved:
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled

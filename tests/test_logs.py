@@ -80,31 +80,7 @@ from sansio_asgi.logs import (
 ESC = "\x1b"
 
 
-@pytest.fixture(autouse=True)
-def logging_state() -> Iterator[None]:
-    """Put the loggers (and root, which fileConfig replaces) back as they were; close handlers."""
-    loggers = [logging.getLogger(name) for name in ("sansio_asgi", "sansio_asgi.error")]
-    loggers += [access_log, logging.getLogger()]
-    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
-    formatter = logs._access_formatter
-    rejected = logs.rejected_requests
-    frames = logs.h2_frames
-    logs.rejected_requests = RejectedRequestLog()  # no earlier test's rejections count here
-    logs.h2_frames = H2FrameTrace()  # nor an earlier test's frame cut short
-    yield
-    for handler in logs._captures[:]:
-        logs.release_trace(handler)
-    logs._access_formatter = formatter
-    logs.rejected_requests = rejected
-    logs.h2_frames = frames
-    for logger, handlers, level, propagate, disabled in saved:
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.disabled = disabled
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 @pytest.fixture

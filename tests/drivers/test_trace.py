@@ -22,7 +22,6 @@ import h2.connection
 import h2.events
 import pytest
 
-from sansio_asgi import logs
 from sansio_asgi.drivers.sockets import bind_socket
 from sansio_asgi.logs import TraceRecord, capture_trace, configure_logging, release_trace
 
@@ -46,23 +45,7 @@ class Records(logging.Handler):
         return [t for t in found if connection is None or t.connection == connection]
 
 
-@pytest.fixture(autouse=True)
-def logging_state() -> Iterator[None]:
-    """The loggers as they were after the test; captures released, new handlers closed."""
-    loggers = [logging.getLogger(name) for name in ("sansio_asgi", "sansio_asgi.error")]
-    loggers.append(logging.getLogger("sansio_asgi.access"))
-    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
-    yield
-    for handler in logs._captures[:]:
-        release_trace(handler)
-    for logger, handlers, level, propagate, disabled in saved:
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.disabled = disabled
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 @pytest.fixture
